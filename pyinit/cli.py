@@ -1,0 +1,304 @@
+"""The command line: flags and PYINIT_* variables in, one checked Config out.
+
+Every option can also be set as ``PYINIT_<OPTION>`` (click's auto_envvar_prefix),
+for platforms where only the environment of an image can be changed. All
+validation happens here, before anything is spawned: a bad value gets one line
+naming it, and exit 2. dumb-init's and tini's flags and variables are accepted
+with their meaning, so pyinit drops in where their command lines stand today.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import signal
+import sys
+from typing import Any, Sequence
+
+import click
+
+from pyinit import __version__, budget, hooks
+from pyinit.config import Config
+from pyinit.hooks import Hook
+from pyinit.signals import JOB_CONTROL_STOPS, parse_signal
+from pyinit.spawn import User, resolve_user
+
+
+class _Listed(click.ParamType):
+    """A repeatable option whose variable lists values split by whitespace or commas."""
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        return [part for part in re.split(r"[\s,]+", rv) if part]
+
+
+class _Lined(click.ParamType):
+    """A repeatable command option: its variable holds one command per line."""
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        return [line for line in rv.splitlines() if line.strip()]
+
+
+class SignalType(click.ParamType):
+    name = "SIGNAL"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_signal(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class DurationType(click.ParamType):
+    """Seconds: ``10``, ``1.5``, ``10s``, ``500ms`` or ``2m``."""
+
+    name = "SECONDS"
+    _units = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, float):
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|)\s*", str(value))
+        if not match:
+            self.fail(f"{value!r} is not a duration (seconds, e.g. 10, 1.5, 500ms)", param, ctx)
+        return float(match.group(1)) * self._units[match.group(2)]
+
+
+class RewriteType(_Listed):
+    name = "FROM:TO"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        source, sep, target = str(value).partition(":")
+        try:
+            if not sep:
+                raise ValueError(f"{value!r} is not FROM:TO")
+            return parse_signal(source), parse_signal(target, allow_zero=True)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class ExitRemapType(_Listed):
+    name = "CODE[:NEW]"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        code, _, new = str(value).partition(":")
+        parts = (code, new or "0")
+        if not all(part.isdigit() and int(part) <= 255 for part in parts):
+            self.fail(f"{value!r} is not CODE[:NEW] with exit codes from 0 to 255", param, ctx)
+        return int(parts[0]), int(parts[1])
+
+
+class UserType(click.ParamType):
+    name = "USER[:GROUP]"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> User:
+        if isinstance(value, User):
+            return value
+        try:
+            return resolve_user(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class CommandType(_Lined):
+    name = "CMD"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        if not str(value).strip():
+            self.fail("an empty command", param, ctx)
+        return str(value)
+
+
+class OnHookType(_Lined):
+    name = "SIG:CMD"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, str]:
+        if isinstance(value, tuple):
+            return value
+        name, _, command = str(value).partition(":")
+        if not command.strip():
+            self.fail(f"{value!r} is not SIG:CMD", param, ctx)
+        try:
+            return parse_signal(name), command
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class AddressType(click.ParamType):
+    """``[HOST:]PORT``; the host defaults to every address, as probes come from outside."""
+
+    name = "[HOST:]PORT"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        host, _, port = str(value).rpartition(":")
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            self.fail(f"{value!r} is not [HOST:]PORT with a port from 1 to 65535", param, ctx)
+        return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _check_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"https?://[^/\s:]+(:\d+)?(/\S*)?", value):
+        raise click.BadParameter(f"{value!r} is not an http:// URL", ctx, param)
+    return value
+
+
+def _check_parent(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+        raise click.BadParameter(f"{value!r}: its directory does not exist", ctx, param)
+    return value
+
+
+SIGNAL, DURATION = SignalType(), DurationType()
+CONTEXT = {
+    "auto_envvar_prefix": "PYINIT",
+    "help_option_names": ["-h", "--help"],
+    "allow_interspersed_args": False,
+    "max_content_width": 100,
+}
+
+
+@click.command(context_settings=CONTEXT, epilog="Every option can also be set as PYINIT_<OPTION>.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("-c", "--single-child", is_flag=True, help="Forward signals to the child only, not its process group (no setsid).")
+@click.option("-r", "--rewrite", type=RewriteType(), multiple=True, help="Rewrite signal FROM to TO before forwarding; TO 0 drops it. Names or numbers.")
+@click.option("-e", "--remap-exit", type=ExitRemapType(), multiple=True, help="Exit with NEW (default 0) when the child exits with CODE.")
+@click.option("-u", "--user", type=UserType(), help="Run the child and hooks as this user (names or ids).")
+@click.option("-p", "--pdeathsig", type=SIGNAL, help="Signal pyinit gets when its parent dies.")
+@click.option("-s", "--subreaper", is_flag=True, help="Reap as a subreaper (automatic when not PID 1).")
+@click.option("-g", "--process-group", is_flag=True, help="Signal the child's process group (the default).")
+@click.option("-w", "--warn-on-reap", is_flag=True, help="Log every zombie that is reaped.")
+@click.option("-v", "--verbose", count=True, help="More log output; repeat for more.")
+@click.option("-q", "--quiet", is_flag=True, help="Only log errors.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--stop-signal", type=SIGNAL, default="TERM", show_default=True, help="The signal that starts the shutdown sequence.")
+@click.option("--pre-stop-delay", type=DURATION, default=0.0, help="Keep the child serving this long after the stop signal, before passing it on.")
+@click.option("--stop-command", type=CommandType(), help="Run this instead of forwarding the stop signal.")
+@click.option("--kill-timeout", type=DURATION, help="SIGKILL the whole tree this long after the stop is sent.")
+@click.option("--grace-period", type=DURATION, help="The platform's own limit; pyinit plans to finish inside it.")
+@click.option("--hook-timeout", type=DURATION, help="Kill any hook that runs longer.")
+@click.option("--pre-start", type=CommandType(), multiple=True, help="Run before the child starts; a failure aborts.")
+@click.option("--pre-stop", type=CommandType(), multiple=True, help="Run at the stop signal, during the delay.")
+@click.option("--post-stop", type=CommandType(), multiple=True, help="Run after the child has exited.")
+@click.option("--on", "on_signal", type=OnHookType(), multiple=True, help="Run CMD when SIG arrives, before it is forwarded.")
+@click.option("--hooks-dir", type=click.Path(exists=True, file_okay=False), help="Also run DIR/pre-start.d, pre-stop.d, post-stop.d.")
+@click.option("--ready-file", callback=_check_parent, help="Created once the child runs, removed at the stop signal.")
+@click.option("--ready-port", type=AddressType(), help="Serve GET /ready and /live over HTTP.")
+@click.option("--ready-check", callback=_check_url, help="Before the stop, /ready answers with the app's own status at URL.")
+@click.version_option(__version__, "-V", "--version", prog_name="pyinit")
+@click.pass_context
+def command(ctx: click.Context, **params: Any) -> tuple[Config, Any]:
+    """Run COMMAND as a well-behaved PID 1: forward signals, reap zombies, drain on stop."""
+    config = build_config(ctx, params)
+    server = None
+    if config.ready_port is not None:
+        from pyinit.readiness import make_server
+
+        host, port = config.ready_port
+        try:
+            server = make_server(host, port, config.ready_check)
+        except OSError as exc:
+            raise click.BadParameter(f"{host}:{port}: {exc.strerror}", ctx, param_hint="'--ready-port'") from None
+    return config, server
+
+
+def _defaulted(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None)
+
+
+def _verbosity(ctx: click.Context, params: dict[str, Any]) -> int:
+    """-q / -v, else the verbosity dumb-init's or tini's variables ask for."""
+    if params["quiet"]:
+        return 0
+    if not _defaulted(ctx, "verbose"):
+        return 1 + params["verbose"]
+    tini = os.environ.get("TINI_VERBOSITY", "")
+    if tini.isdigit():
+        return min(int(tini), 3)
+    return 2 if os.environ.get("DUMB_INIT_DEBUG") == "1" else 1
+
+
+def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
+    single_child = params["single_child"]
+    if _defaulted(ctx, "single_child") and os.environ.get("DUMB_INIT_SETSID") == "0":
+        single_child = True
+    # In session mode the child cannot be stopped by a terminal: TSTP & co become STOP.
+    rewrite = {} if single_child else {number: int(signal.SIGSTOP) for number in JOB_CONTROL_STOPS}
+    rewrite.update(dict(params["rewrite"]))
+    if params["ready_check"] and not params["ready_port"]:
+        raise click.UsageError("--ready-check needs --ready-port to serve the answer on")
+
+    found: dict[str, tuple[Hook, ...]] = {phase: () for phase in hooks.PHASES}
+    if params["hooks_dir"]:
+        try:
+            found = {phase: hooks.discover(params["hooks_dir"], phase) for phase in hooks.PHASES}
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param_hint="'--hooks-dir'") from None
+
+    def phase_hooks(phase: str) -> tuple[Hook, ...]:
+        option = phase.replace("-", "_")
+        return tuple(Hook.command(phase, command) for command in params[option]) + found[phase]
+
+    on_signal: dict[int, tuple[Hook, ...]] = {}
+    for number, command in params["on_signal"]:
+        on_signal[number] = on_signal.get(number, ()) + (Hook.command("on-signal", command),)
+
+    config = Config(
+        command=tuple(params["command"]),
+        cwd=os.getcwd(),
+        single_child=single_child,
+        rewrite=rewrite,
+        remap_exit=dict(params["remap_exit"]),
+        user=params["user"],
+        pdeathsig=params["pdeathsig"],
+        warn_on_reap=params["warn_on_reap"],
+        verbosity=_verbosity(ctx, params),
+        log_format=params["log_format"],
+        stop_signal=params["stop_signal"],
+        pre_stop_delay=params["pre_stop_delay"],
+        stop_command=params["stop_command"],
+        kill_timeout=params["kill_timeout"],
+        grace_period=params["grace_period"],
+        hook_timeout=params["hook_timeout"],
+        pre_start=phase_hooks("pre-start"),
+        pre_stop=phase_hooks("pre-stop"),
+        post_stop=phase_hooks("post-stop"),
+        on_signal=on_signal,
+        ready_file=params["ready_file"],
+        ready_port=params["ready_port"],
+        ready_check=params["ready_check"],
+    )
+    try:
+        kill_timeout = budget.plan_kill_timeout(
+            grace_period=config.grace_period,
+            pre_stop_delay=config.pre_stop_delay,
+            pre_stop_hooks=len(config.pre_stop_hooks()),
+            post_stop_hooks=len(config.post_stop),
+            hook_timeout=config.hook_timeout,
+            kill_timeout=config.kill_timeout,
+        )
+    except budget.BudgetError as exc:
+        raise click.UsageError(str(exc)) from None
+    return dataclasses.replace(config, kill_timeout=kill_timeout)
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse ``argv``; on success hand over to the supervisor, else exit 2 in one line."""
+    try:
+        result = command.main(args=list(argv), prog_name="pyinit", standalone_mode=False)
+    except click.ClickException as exc:
+        sys.stderr.write(f"[pyinit] error: {exc.format_message()}\n")
+        return 2
+    if isinstance(result, int):  # --help or --version
+        return result
+    from pyinit.supervisor import boot
+
+    config, server = result
+    return boot(config, server)

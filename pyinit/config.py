@@ -1,0 +1,44 @@
+"""The frozen result of parsing: everything the supervisor needs, already checked.
+
+Nothing downstream validates input. If a Config exists, it is runnable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from pyinit.hooks import Hook
+from pyinit.spawn import User
+
+
+@dataclass(frozen=True)
+class Config:
+    command: tuple[str, ...]
+    cwd: str
+    single_child: bool = False
+    #: FROM -> TO, with the job-control defaults already merged in; TO 0 drops.
+    rewrite: Mapping[int, int] = field(default_factory=dict)
+    remap_exit: Mapping[int, int] = field(default_factory=dict)
+    user: User | None = None
+    pdeathsig: int | None = None
+    warn_on_reap: bool = False
+    verbosity: int = 1
+    log_format: str = "text"
+    stop_signal: int = 15
+    pre_stop_delay: float = 0.0
+    stop_command: str | None = None
+    kill_timeout: float | None = None
+    grace_period: float | None = None
+    hook_timeout: float | None = None
+    pre_start: tuple[Hook, ...] = ()
+    pre_stop: tuple[Hook, ...] = ()
+    post_stop: tuple[Hook, ...] = ()
+    on_signal: Mapping[int, tuple[Hook, ...]] = field(default_factory=dict)
+    ready_file: str | None = None
+    ready_port: tuple[str, int] | None = None
+    ready_check: str | None = None
+
+    def pre_stop_hooks(self) -> tuple[Hook, ...]:
+        """What runs at T0: the stop signal's own ``--on`` hooks, then the pre-stop ones."""
+        return self.on_signal.get(self.stop_signal, ()) + self.pre_stop

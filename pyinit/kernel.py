@@ -1,0 +1,65 @@
+"""The few process controls that ``os`` does not expose: prctl and the tty.
+
+ctypes is imported only when one of these is needed, which as PID 1 with no
+``--pdeathsig`` and no terminal is never.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import termios
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def become_subreaper() -> None:
+    """Adopt orphans as PID 1 would, so reaping works under a Procfile or ``docker run --init``."""
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_parent_death_signal(number: int) -> None:
+    _prctl(PR_SET_PDEATHSIG, number)
+
+
+def release_terminal() -> bool:
+    """Give up pyinit's controlling terminal so the child can take it.
+
+    When pyinit leads its session, the kernel answers TIOCNOTTY with SIGHUP and
+    SIGCONT to the foreground group, that is to pyinit itself. They are pending
+    (all signals are blocked) and are consumed here, so they are never
+    forwarded: the child would otherwise be hung up by its own hand-off.
+    Returns whether pyinit had a terminal to hand over.
+    """
+    if not os.isatty(0):
+        return False
+    try:
+        fcntl.ioctl(0, termios.TIOCNOTTY)
+    except OSError:
+        return False
+    if os.getsid(0) == os.getpid():
+        for number in (signal.SIGHUP, signal.SIGCONT):
+            signal.sigtimedwait({number}, 0)
+    return True
+
+
+def take_terminal() -> None:
+    """In the child, after setsid: make stdin's tty the controlling terminal.
+
+    Runs between fork and exec, so it calls nothing that could take a lock.
+    """
+    try:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    except OSError:
+        pass

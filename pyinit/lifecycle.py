@@ -1,0 +1,285 @@
+"""The shutdown state machine, driven by the supervisor's loop.
+
+    STARTING --pre-start hooks done--> RUNNING
+    RUNNING --stop signal (T0)--> DRAINING   readiness off, pre-stop hooks, delay
+    DRAINING --delay over and hooks done, or a second stop signal--> STOPPING
+    STOPPING --kill timeout--> KILLING       SIGKILL to the whole tree
+    any --main child exited--> FINISHING     sweep leftovers, post-stop hooks
+    FINISHING --> DONE                       exit with the child's (remapped) code
+
+Every transition writes one log line; after T0 each carries its offset from
+T0, so the log *is* the timeline an operator reads when chasing 502s.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from pyinit import budget, tree
+from pyinit.hooks import Hook, HookChain
+from pyinit.log import DEBUG, INFO
+from pyinit.signals import signal_name
+from pyinit.spawn import ExecError
+
+if TYPE_CHECKING:
+    from pyinit.supervisor import Supervisor
+
+
+class State(enum.Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    DRAINING = "draining"
+    STOPPING = "stopping"
+    KILLING = "killing"
+    FINISHING = "finishing"
+    DONE = "done"
+
+
+class Lifecycle:
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.sup = supervisor
+        self.config = supervisor.config
+        self.log = supervisor.log
+        self.state = State.STARTING
+        self.child_pid: int | None = None
+        self.child_status: int | None = None
+        self.exit_code: int | None = None
+        self.stop_signal: int | None = None
+        self._chains: list[HookChain] = []
+        self._pre_stop: HookChain | None = None
+        self._delay_over = False
+        self._hooks_done = False
+        self._after_sweep: Callable[[], None] | None = None
+
+    # -- starting -----------------------------------------------------------
+
+    def begin(self) -> None:
+        if self.config.pre_start:
+            self._run_chain(self.config.pre_start, None, self._pre_start_done, stop_on_failure=True)
+        else:
+            self._spawn_child()
+
+    def _pre_start_done(self, status: int) -> None:
+        if status:
+            self.log.error("start_aborted", f"a pre-start hook failed ({status}): the child is not started")
+            self._finish(status, then=self._done)
+        else:
+            self._spawn_child()
+
+    def _spawn_child(self) -> None:
+        config = self.config
+        try:
+            self.child_pid = self.sup.start(
+                config.command,
+                self._child_exited,
+                user=config.user,
+                take_tty=self.sup.take_tty,
+                new_session=not config.single_child,
+            )
+        except ExecError as exc:
+            self.log.error("exec_failed", str(exc), code=exc.code)
+            self._child_exited(exc.code)
+            return
+        self.state = State.RUNNING
+        os.chdir("/")  # hold no mount busy; hooks get the original cwd explicitly
+        self.sup.readiness.up()
+        self.log.debug("child_started", f"started pid {self.child_pid}: {' '.join(config.command)}", pid=self.child_pid)
+
+    # -- signals ------------------------------------------------------------
+
+    def on_signal(self, number: int) -> None:
+        is_stop = number == self.config.stop_signal
+        if self.state is State.STARTING:
+            if is_stop or number == signal.SIGINT:
+                self._abort_start(number)
+            else:
+                self.log.info("signal_dropped", f"{signal_name(number)} dropped: no child yet")
+        elif self.state in (State.FINISHING, State.DONE):
+            self.log.debug("signal_dropped", f"{signal_name(number)} dropped: the child has exited")
+        elif is_stop and self.state is State.RUNNING:
+            self._drain(number)
+        elif is_stop and self.state is State.DRAINING:
+            self.log.info("delay_cut", f"second {signal_name(number)}: cutting the pre-stop delay short")
+            self._stop()
+        elif not is_stop and number in self.config.on_signal:
+            self._run_chain(self.config.on_signal[number], number, lambda _: self._forward(number))
+        else:
+            self._forward(number)
+
+    def _forward(self, number: int) -> None:
+        if self.child_pid is not None:
+            self.sup.forward(number, self.child_pid, timeline=self.log.t0 is not None)
+
+    def _abort_start(self, number: int) -> None:
+        self.log.t0 = time.monotonic()
+        self.stop_signal = number
+        self.log.info("start_aborted", f"{signal_name(number)} received during pre-start: the child is not started")
+        self._finish(128 + number, then=self._done)
+
+    # -- the shutdown sequence ------------------------------------------------
+
+    def _drain(self, number: int) -> None:
+        self.log.t0 = time.monotonic()
+        self.stop_signal = number
+        self.state = State.DRAINING
+        self.sup.readiness.down()
+        delay = self.config.pre_stop_delay
+        hooks = self.config.pre_stop_hooks()
+        extra = f", {len(hooks)} pre-stop hook(s)" if hooks else ""
+        self.log.info(
+            "stop_requested",
+            f"{signal_name(number)} received: readiness off, pre-stop delay {budget.seconds(delay)}{extra}",
+            signal=signal_name(number),
+            delay=delay,
+        )
+        self._delay_over = delay <= 0
+        self._hooks_done = not hooks
+        if not self._delay_over:
+            self.sup.timers.set("delay", delay, self._delay_elapsed)
+        if hooks:
+            self._pre_stop = self._run_chain(hooks, number, self._pre_stop_done)
+        self._maybe_stop()
+
+    def _delay_elapsed(self) -> None:
+        self._delay_over = True
+        waiting = "; waiting for the pre-stop hooks" if not self._hooks_done else ""
+        self.log.info("delay_over", f"pre-stop delay over{waiting}")
+        self._maybe_stop()
+
+    def _pre_stop_done(self, status: int) -> None:
+        self._hooks_done = True
+        self.log.info("pre_stop_done", "pre-stop hooks done" + (f" (one failed: {status})" if status else ""))
+        self._maybe_stop()
+
+    def _maybe_stop(self) -> None:
+        if self.state is State.DRAINING and self._delay_over and self._hooks_done:
+            self._stop()
+
+    def _stop(self) -> None:
+        assert self.stop_signal is not None and self.child_pid is not None
+        self.state = State.STOPPING
+        self.sup.timers.cancel("delay")
+        if self._pre_stop is not None:
+            self._pre_stop.cancel()
+        command = self.config.stop_command
+        if command:
+            self.log.info("stop_command", f"running stop command {command!r}")
+            self._run_chain((Hook.command("stop", command),), self.stop_signal, lambda _: None)
+        else:
+            self.sup.forward(self.stop_signal, self.child_pid, timeline=True)
+        timeout = self.config.kill_timeout
+        if timeout is not None:
+            self.log.info("kill_deadline", f"waiting up to {budget.seconds(timeout)} for the child to exit")
+            self.sup.timers.set("kill", timeout, self._kill)
+
+    def _kill(self) -> None:
+        self.state = State.KILLING
+        killed = tree.signal_descendants(signal.SIGKILL)
+        self.log.info(
+            "killed",
+            f"kill timeout passed: sent SIGKILL to {', '.join(killed) or 'nothing'}",
+            killed=killed,
+        )
+
+    # -- the end ------------------------------------------------------------
+
+    def _child_exited(self, code: int) -> None:
+        self.child_pid = None
+        self.sup.timers.cancel("delay")
+        self.sup.timers.cancel("kill")
+        level = INFO if self.stop_signal is not None else DEBUG
+        if self.log.t0 is None:
+            self.log.t0 = time.monotonic()
+        self.log.emit(level, "child_exited", f"child exited {code}", code=code)
+        self._finish(code, then=self._post_stop)
+
+    def _finish(self, status: int, then: Callable[[], None]) -> None:
+        """The child is gone (or never started): drop readiness, stop all hooks, sweep."""
+        self.child_status = status
+        self.state = State.FINISHING
+        self.sup.readiness.down()
+        for chain in self._chains:
+            chain.cancel()
+        self._sweep(then)
+
+    def _post_stop(self) -> None:
+        if not self.config.post_stop:
+            self._done()
+            return
+        self._run_chain(self.config.post_stop, self.stop_signal, lambda _: self._sweep(self._done))
+
+    def _done(self) -> None:
+        assert self.child_status is not None
+        self.exit_code = self.config.remap_exit.get(self.child_status, self.child_status)
+        self.state = State.DONE
+        remapped = f" (child exited {self.child_status})" if self.exit_code != self.child_status else ""
+        level = INFO if self.stop_signal is not None or remapped else DEBUG
+        self.log.emit(level, "exit", f"exiting {self.exit_code}{remapped}", code=self.exit_code)
+
+    # -- sweeping leftovers ---------------------------------------------------
+
+    def _sweep(self, then: Callable[[], None]) -> None:
+        """TERM whatever descendants remain, KILL them after a short deadline, then go on.
+
+        Completion is noticed by the reaper (``on_reaped``): no polling.
+        """
+        if not self.sup.has_children():
+            then()
+            return
+        self._after_sweep = then
+        termed = tree.signal_descendants(signal.SIGTERM)
+        if termed:
+            self.log.info("leftovers_term", f"sent SIGTERM to leftover {', '.join(termed)}", pids=termed)
+        self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._kill_leftovers)
+
+    def _kill_leftovers(self) -> None:
+        killed = tree.signal_descendants(signal.SIGKILL)
+        if killed:
+            self.log.info("leftovers_kill", f"sent SIGKILL to leftover {', '.join(killed)}", pids=killed)
+        self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._give_up_sweep)
+
+    def _give_up_sweep(self) -> None:
+        self.log.error("leftovers_stuck", "descendants survived SIGKILL (uninterruptible?): going on without them")
+        self._end_sweep()
+
+    def on_reaped(self) -> None:
+        if self._after_sweep is not None and not self.sup.children_left:
+            self._end_sweep()
+
+    def _end_sweep(self) -> None:
+        self.sup.timers.cancel("leftovers")
+        then, self._after_sweep = self._after_sweep, None
+        if then is not None:
+            then()
+
+    # -- hooks ------------------------------------------------------------
+
+    def _run_chain(
+        self,
+        hooks: tuple[Hook, ...],
+        number: int | None,
+        on_done: Callable[[int], None],
+        *,
+        stop_on_failure: bool = False,
+    ) -> HookChain:
+        def finished(status: int) -> None:
+            self._chains.remove(chain)
+            on_done(status)
+
+        chain = HookChain(self.sup, hooks, self._hook_env(number), finished, stop_on_failure=stop_on_failure)
+        self._chains.append(chain)
+        chain.start()
+        return chain
+
+    def _hook_env(self, number: int | None) -> Mapping[str, str]:
+        env = {
+            "PYINIT_SIGNAL": signal_name(number) if number else "",
+            "PYINIT_CHILD_PID": str(self.child_pid or ""),
+        }
+        if self.child_status is not None:
+            env["PYINIT_EXIT_CODE"] = str(self.child_status)
+        return env

@@ -1,0 +1,69 @@
+"""pyinit's own log: one line per event on stderr, as text or as JSON.
+
+Not the stdlib ``logging`` package: it costs start-up time, takes locks that a
+forked child could inherit held, and pyinit only ever needs one sink. Every
+line names an event, so the JSON form is a stream operators can query, and
+every line after T0 carries its offset from T0: that is the shutdown timeline.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable
+
+ERROR, INFO, DEBUG, TRACE = 0, 1, 2, 3
+LEVEL_NAMES = {ERROR: "error", INFO: "info", DEBUG: "debug", TRACE: "trace"}
+
+
+class Log:
+    def __init__(self, verbosity: int = INFO, fmt: str = "text") -> None:
+        self.verbosity = verbosity
+        self.t0: float | None = None
+        self._render: Callable[[int, str, str, dict[str, Any]], str] = (
+            self._json if fmt == "json" else self._text
+        )
+
+    def offset(self) -> float | None:
+        return None if self.t0 is None else time.monotonic() - self.t0
+
+    def emit(self, level: int, event: str, message: str, **fields: Any) -> None:
+        if level > self.verbosity:
+            return
+        line = self._render(level, event, message, fields)
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            # A closed or broken stderr must never take the init down with it.
+            pass
+
+    def error(self, event: str, message: str, **fields: Any) -> None:
+        self.emit(ERROR, event, message, **fields)
+
+    def info(self, event: str, message: str, **fields: Any) -> None:
+        self.emit(INFO, event, message, **fields)
+
+    def debug(self, event: str, message: str, **fields: Any) -> None:
+        self.emit(DEBUG, event, message, **fields)
+
+    def _text(self, level: int, event: str, message: str, fields: dict[str, Any]) -> str:
+        offset = self.offset()
+        stamp = "" if offset is None else f"+{offset:.3f}s "
+        prefix = "error: " if level == ERROR else ""
+        return f"[pyinit] {stamp}{prefix}{message}"
+
+    def _json(self, level: int, event: str, message: str, fields: dict[str, Any]) -> str:
+        import json
+
+        record: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "level": LEVEL_NAMES[level],
+            "event": event,
+            "message": message,
+        }
+        offset = self.offset()
+        if offset is not None:
+            record["offset"] = round(offset, 3)
+        record.update(fields)
+        return json.dumps(record, default=str)

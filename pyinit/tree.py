@@ -1,0 +1,27 @@
+"""pyinit's descendants, found through /proc by psutil.
+
+A process that called setsid() or setpgid() has left the child's process
+group, so killpg() cannot reach it; walking the parent links can. As PID 1 or
+a subreaper, every orphan is re-parented to pyinit, so "all of pyinit's
+descendants" is exactly what the child left behind. psutil is imported here
+only, and only when something must be swept or killed.
+"""
+
+from __future__ import annotations
+
+
+def signal_descendants(number: int) -> list[str]:
+    """Send ``number`` to every descendant; return ``pid N (name)`` for each one reached."""
+    import psutil
+
+    reached = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue  # already dead, only waiting to be reaped
+            label = f"pid {process.pid} ({process.name()})"
+            process.send_signal(number)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        reached.append(label)
+    return reached
