@@ -14,7 +14,8 @@ import os
 import re
 import signal
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import click
 
@@ -55,7 +56,7 @@ class DurationType(click.ParamType):
     """Seconds: ``10``, ``1.5``, ``10s``, ``500ms`` or ``2m``."""
 
     name = "SECONDS"
-    _units = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
+    _units: ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float:
         if isinstance(value, float):
@@ -167,9 +168,23 @@ CONTEXT = {
 
 @click.command(context_settings=CONTEXT, epilog="Every option can also be set as PYINIT_<OPTION>.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option("-c", "--single-child", is_flag=True, help="Forward signals to the child only, not its process group (no setsid).")
-@click.option("-r", "--rewrite", type=RewriteType(), multiple=True, help="Rewrite signal FROM to TO before forwarding; TO 0 drops it. Names or numbers.")
-@click.option("-e", "--remap-exit", type=ExitRemapType(), multiple=True, help="Exit with NEW (default 0) when the child exits with CODE.")
+@click.option(
+    "-c", "--single-child", is_flag=True, help="Forward signals to the child only, not its process group (no setsid)."
+)
+@click.option(
+    "-r",
+    "--rewrite",
+    type=RewriteType(),
+    multiple=True,
+    help="Rewrite signal FROM to TO before forwarding; TO 0 drops it. Names or numbers.",
+)
+@click.option(
+    "-e",
+    "--remap-exit",
+    type=ExitRemapType(),
+    multiple=True,
+    help="Exit with NEW (default 0) when the child exits with CODE.",
+)
 @click.option("-u", "--user", type=UserType(), help="Run the child and hooks as this user (names or ids).")
 @click.option("-p", "--pdeathsig", type=SIGNAL, help="Signal pyinit gets when its parent dies.")
 @click.option("-s", "--subreaper", is_flag=True, help="Reap as a subreaper (automatic when not PID 1).")
@@ -178,8 +193,19 @@ CONTEXT = {
 @click.option("-v", "--verbose", count=True, help="More log output; repeat for more.")
 @click.option("-q", "--quiet", is_flag=True, help="Only log errors.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--stop-signal", type=SIGNAL, default="TERM", show_default=True, help="The signal that starts the shutdown sequence.")
-@click.option("--pre-stop-delay", type=DURATION, default=0.0, help="Keep the child serving this long after the stop signal, before passing it on.")
+@click.option(
+    "--stop-signal",
+    type=SIGNAL,
+    default="TERM",
+    show_default=True,
+    help="The signal that starts the shutdown sequence.",
+)
+@click.option(
+    "--pre-stop-delay",
+    type=DURATION,
+    default=0.0,
+    help="Keep the child serving this long after the stop signal, before passing it on.",
+)
 @click.option("--stop-command", type=CommandType(), help="Run this instead of forwarding the stop signal.")
 @click.option("--kill-timeout", type=DURATION, help="SIGKILL the whole tree this long after the stop is sent.")
 @click.option("--grace-period", type=DURATION, help="The platform's own limit; pyinit plans to finish inside it.")
@@ -187,11 +213,19 @@ CONTEXT = {
 @click.option("--pre-start", type=CommandType(), multiple=True, help="Run before the child starts; a failure aborts.")
 @click.option("--pre-stop", type=CommandType(), multiple=True, help="Run at the stop signal, during the delay.")
 @click.option("--post-stop", type=CommandType(), multiple=True, help="Run after the child has exited.")
-@click.option("--on", "on_signal", type=OnHookType(), multiple=True, help="Run CMD when SIG arrives, before it is forwarded.")
-@click.option("--hooks-dir", type=click.Path(exists=True, file_okay=False), help="Also run DIR/pre-start.d, pre-stop.d, post-stop.d.")
+@click.option(
+    "--on", "on_signal", type=OnHookType(), multiple=True, help="Run CMD when SIG arrives, before it is forwarded."
+)
+@click.option(
+    "--hooks-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Also run DIR/pre-start.d, pre-stop.d, post-stop.d.",
+)
 @click.option("--ready-file", callback=_check_parent, help="Created once the child runs, removed at the stop signal.")
 @click.option("--ready-port", type=AddressType(), help="Serve GET /ready and /live over HTTP.")
-@click.option("--ready-check", callback=_check_url, help="Before the stop, /ready answers with the app's own status at URL.")
+@click.option(
+    "--ready-check", callback=_check_url, help="Before the stop, /ready answers with the app's own status at URL."
+)
 @click.version_option(__version__, "-V", "--version", prog_name="pyinit")
 @click.pass_context
 def command(ctx: click.Context, **params: Any) -> tuple[Config, Any]:
@@ -248,7 +282,7 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
 
     on_signal: dict[int, tuple[Hook, ...]] = {}
     for number, command in params["on_signal"]:
-        on_signal[number] = on_signal.get(number, ()) + (Hook.command("on-signal", command),)
+        on_signal[number] = (*on_signal.get(number, ()), Hook.command("on-signal", command))
 
     config = Config(
         command=tuple(params["command"]),

@@ -5,8 +5,8 @@ Nothing downstream validates input. If a Config exists, it is runnable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from pyinit.hooks import Hook
 from pyinit.spawn import User

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable
 
 from pyinit.spawn import ExecError
 
@@ -106,10 +107,13 @@ class HookChain:
                 if self._failed(exc.code):
                     return
                 continue
-            self._sup.log.debug("hook_started", f"{hook.label} started as pid {self.pid}", hook=hook.label, pid=self.pid)
+            self._sup.log.debug(
+                "hook_started", f"{hook.label} started as pid {self.pid}", hook=hook.label, pid=self.pid
+            )
             if config.hook_timeout is not None:
-                pid = self.pid
-                self._sup.timers.set(f"hook:{pid}", config.hook_timeout, lambda: self._timed_out(hook, pid))
+                self._sup.timers.set(
+                    f"hook:{self.pid}", config.hook_timeout, lambda hook=hook, pid=self.pid: self._timed_out(hook, pid)
+                )
             return
 
     def _failed(self, code: int) -> bool:

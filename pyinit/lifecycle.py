@@ -17,7 +17,8 @@ import enum
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Callable, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Callable
 
 from pyinit import budget, tree
 from pyinit.hooks import Hook, HookChain

@@ -20,9 +20,7 @@ class Log:
     def __init__(self, verbosity: int = INFO, fmt: str = "text") -> None:
         self.verbosity = verbosity
         self.t0: float | None = None
-        self._render: Callable[[int, str, str, dict[str, Any]], str] = (
-            self._json if fmt == "json" else self._text
-        )
+        self._render: Callable[[int, str, str, dict[str, Any]], str] = self._json if fmt == "json" else self._text
 
     def offset(self) -> float | None:
         return None if self.t0 is None else time.monotonic() - self.t0

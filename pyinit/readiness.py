@@ -82,7 +82,7 @@ def make_server(host: str, port: int, check_url: str | None) -> Any:
         timeout = CLIENT_TIMEOUT
         protocol_version = "HTTP/1.0"
 
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/live":
                 self._answer(200)

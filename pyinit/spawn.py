@@ -15,8 +15,9 @@ import os
 import pwd
 import signal
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable
 
 from pyinit import kernel
 
