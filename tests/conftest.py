@@ -173,7 +173,7 @@ class Pyinit:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            for pid in [*descendants(self.proc.pid)][::-1] + [self.proc.pid]:
+            for pid in [*reversed(descendants(self.proc.pid)), self.proc.pid]:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
