@@ -3,7 +3,8 @@
 Prints ``ready pid=N pgid=N sid=N`` once its handlers are installed, then one
 ``signal NAME`` line per signal. ``--ignore SIG`` ignores one, ``--exit-on SIG:CODE``
 exits with CODE when SIG arrives, ``--drain SIG:SECONDS`` prints ``draining`` and
-exits 0 after SECONDS. Exits 0 on EOF of nothing: it runs until told.
+exits 0 after SECONDS. ``--fork`` also starts a second copy in the same process
+group whose lines read ``kid signal NAME``. It runs until told to stop.
 """
 
 import argparse
@@ -16,6 +17,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--ignore", action="append", default=[])
 parser.add_argument("--exit-on", action="append", default=[])
 parser.add_argument("--drain", action="append", default=[])
+parser.add_argument("--fork", action="store_true")
 args = parser.parse_args()
 
 
@@ -29,12 +31,19 @@ ignored = {number(s) for s in args.ignore}
 pending_exit: list = []
 
 
+role = ""
+
+
+def say(line: str) -> None:
+    os.write(1, (line + "\n").encode())  # one write per line: two processes share the pipe
+
+
 def handler(signum: int, frame: object) -> None:
-    print(f"signal {signal.Signals(signum).name}", flush=True)
+    say(f"{role}signal {signal.Signals(signum).name}")
     if signum in exits:
         sys.exit(exits[signum])
     if signum in drains and not pending_exit:
-        print("draining", flush=True)
+        say("draining")
         pending_exit.append(time.monotonic() + drains[signum])
 
 
@@ -46,12 +55,14 @@ for n in range(1, 32):
     elif n != signal.SIGCHLD:
         signal.signal(n, handler)
 
-print(f"ready pid={os.getpid()} pgid={os.getpgrp()} sid={os.getsid(0)}", flush=True)
+if args.fork and os.fork() == 0:
+    role = "kid "
+say(f"{role}ready pid={os.getpid()} pgid={os.getpgrp()} sid={os.getsid(0)}")
 while True:
     if pending_exit:
         remaining = pending_exit[0] - time.monotonic()
         if remaining <= 0:
-            print("drained", flush=True)
+            say("drained")
             sys.exit(0)
         time.sleep(min(remaining, 0.05))
     else:
