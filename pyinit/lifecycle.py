@@ -52,6 +52,9 @@ class Lifecycle:
         self.stop_signal: int | None = None
         self._chains: list[HookChain] = []
         self._pre_stop: HookChain | None = None
+        #: Signals whose ``--on`` hooks are running: a repeat folds into the run under way,
+        #: as the kernel folds a repeated pending signal.
+        self._on_running: set[int] = set()
         self._delay_over = False
         self._hooks_done = False
         self._after_sweep: Callable[[], None] | None = None
@@ -106,10 +109,17 @@ class Lifecycle:
         elif is_stop and self.state is State.DRAINING:
             self.log.info("delay_cut", f"second {signal_name(number)}: cutting the pre-stop delay short")
             self._stop()
+        elif not is_stop and number in self._on_running:
+            self.log.debug("signal_folded", f"{signal_name(number)} folded into its running --on hooks")
         elif not is_stop and number in self.config.on_signal:
-            self._run_chain(self.config.on_signal[number], number, lambda _: self._forward(number))
+            self._on_running.add(number)
+            self._run_chain(self.config.on_signal[number], number, lambda _: self._on_hooks_done(number))
         else:
             self._forward(number)
+
+    def _on_hooks_done(self, number: int) -> None:
+        self._on_running.discard(number)
+        self._forward(number)
 
     def _forward(self, number: int) -> None:
         if self.child_pid is not None:

@@ -54,8 +54,9 @@ class Log:
     def _json(self, level: int, event: str, message: str, fields: dict[str, Any]) -> str:
         import json
 
+        now = time.time()
         record: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
             "level": LEVEL_NAMES[level],
             "event": event,
             "message": message,

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any, Callable
 
-from pyinit import kernel
+from pyinit import kernel, tree
 from pyinit.config import Config
 from pyinit.lifecycle import Lifecycle
 from pyinit.log import Log
@@ -135,4 +135,12 @@ def boot(config: Config, server: Any = None) -> int:
         kernel.set_parent_death_signal(config.pdeathsig)
     take_tty = not config.single_child and kernel.release_terminal()
     readiness = Readiness(log, config.ready_file, server)
-    return Supervisor(config, log, readiness, take_tty=take_tty).run()
+    try:
+        return Supervisor(config, log, readiness, take_tty=take_tty).run()
+    except Exception:
+        # A bug in pyinit must not leave the child running unsupervised.
+        import traceback
+
+        log.error("internal_error", "internal error, killing every descendant:\n" + traceback.format_exc().rstrip())
+        tree.signal_descendants(signal.SIGKILL)
+        return 70  # EX_SOFTWARE
