@@ -26,122 +26,115 @@ from pyinit.signals import JOB_CONTROL_STOPS, parse_signal
 from pyinit.spawn import User, resolve_user
 
 
-class _Listed(click.ParamType):
+class _Parsed(click.ParamType):
+    """A type whose ``parse`` turns text into a value or raises ValueError naming the text.
+
+    Values that are not text are already parsed (defaults, or click converting
+    twice) and pass through.
+    """
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _Listed(_Parsed):
     """A repeatable option whose variable lists values split by whitespace or commas."""
 
     def split_envvar_value(self, rv: str) -> list[str]:
         return [part for part in re.split(r"[\s,]+", rv) if part]
 
 
-class _Lined(click.ParamType):
+class _Lined(_Parsed):
     """A repeatable command option: its variable holds one command per line."""
 
     def split_envvar_value(self, rv: str) -> list[str]:
         return [line for line in rv.splitlines() if line.strip()]
 
 
-class SignalType(click.ParamType):
+class SignalType(_Parsed):
     name = "SIGNAL"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_signal(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    def parse(self, text: str) -> int:
+        return parse_signal(text)
 
 
-class DurationType(click.ParamType):
+class DurationType(_Parsed):
     """Seconds: ``10``, ``1.5``, ``10s``, ``500ms`` or ``2m``."""
 
     name = "SECONDS"
     _units: ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        if isinstance(value, float):
-            return value
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|)\s*", str(value))
+    def parse(self, text: str) -> float:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|)\s*", text)
         if not match:
-            self.fail(f"{value!r} is not a duration (seconds, e.g. 10, 1.5, 500ms)", param, ctx)
+            raise ValueError(f"{text!r} is not a duration (seconds, e.g. 10, 1.5, 500ms)")
         return float(match.group(1)) * self._units[match.group(2)]
 
 
 class RewriteType(_Listed):
     name = "FROM:TO"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, int]:
-        if isinstance(value, tuple):
-            return value
-        source, sep, target = str(value).partition(":")
-        try:
-            if not sep:
-                raise ValueError(f"{value!r} is not FROM:TO")
-            return parse_signal(source), parse_signal(target, allow_zero=True)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    def parse(self, text: str) -> tuple[int, int]:
+        source, sep, target = text.partition(":")
+        if not sep:
+            raise ValueError(f"{text!r} is not FROM:TO")
+        return parse_signal(source), parse_signal(target, allow_zero=True)
 
 
 class ExitRemapType(_Listed):
     name = "CODE[:NEW]"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, int]:
-        if isinstance(value, tuple):
-            return value
-        code, _, new = str(value).partition(":")
+    def parse(self, text: str) -> tuple[int, int]:
+        code, _, new = text.partition(":")
         parts = (code, new or "0")
         if not all(part.isdigit() and int(part) <= 255 for part in parts):
-            self.fail(f"{value!r} is not CODE[:NEW] with exit codes from 0 to 255", param, ctx)
+            raise ValueError(f"{text!r} is not CODE[:NEW] with exit codes from 0 to 255")
         return int(parts[0]), int(parts[1])
 
 
-class UserType(click.ParamType):
+class UserType(_Parsed):
     name = "USER[:GROUP]"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> User:
-        if isinstance(value, User):
-            return value
-        try:
-            return resolve_user(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    def parse(self, text: str) -> User:
+        return resolve_user(text)
 
 
 class CommandType(_Lined):
     name = "CMD"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        if not str(value).strip():
-            self.fail("an empty command", param, ctx)
-        return str(value)
+    def parse(self, text: str) -> str:
+        if not text.strip():
+            raise ValueError("an empty command")
+        return text
 
 
 class OnHookType(_Lined):
     name = "SIG:CMD"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, str]:
-        if isinstance(value, tuple):
-            return value
-        name, _, command = str(value).partition(":")
+    def parse(self, text: str) -> tuple[int, str]:
+        name, _, command = text.partition(":")
         if not command.strip():
-            self.fail(f"{value!r} is not SIG:CMD", param, ctx)
-        try:
-            return parse_signal(name), command
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            raise ValueError(f"{text!r} is not SIG:CMD")
+        return parse_signal(name), command
 
 
-class AddressType(click.ParamType):
+class AddressType(_Parsed):
     """``[HOST:]PORT``; the host defaults to every address, as probes come from outside."""
 
     name = "[HOST:]PORT"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[str, int]:
-        if isinstance(value, tuple):
-            return value
-        host, _, port = str(value).rpartition(":")
+    def parse(self, text: str) -> tuple[str, int]:
+        host, _, port = text.rpartition(":")
         if not (port.isdigit() and 1 <= int(port) <= 65535):
-            self.fail(f"{value!r} is not [HOST:]PORT with a port from 1 to 65535", param, ctx)
+            raise ValueError(f"{text!r} is not [HOST:]PORT with a port from 1 to 65535")
         return host.strip("[]") or "0.0.0.0", int(port)
 
 
