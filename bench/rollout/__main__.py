@@ -1,0 +1,5 @@
+import sys
+
+from bench.rollout.run import main
+
+sys.exit(main())
