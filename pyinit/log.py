@@ -25,6 +25,10 @@ class Log:
     def offset(self) -> float | None:
         return None if self.t0 is None else time.monotonic() - self.t0
 
+    def wants(self, level: int) -> bool:
+        """Whether a line at ``level`` is shown: check before building a costly message."""
+        return level <= self.verbosity
+
     def emit(self, level: int, event: str, message: str, **fields: Any) -> None:
         if level > self.verbosity:
             return

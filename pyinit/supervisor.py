@@ -17,7 +17,7 @@ from typing import Any, Callable
 from pyinit import kernel, tree
 from pyinit.config import Config
 from pyinit.lifecycle import Lifecycle
-from pyinit.log import Log
+from pyinit.log import DEBUG, INFO, Log
 from pyinit.readiness import Readiness
 from pyinit.signals import FORWARDABLE, signal_name
 from pyinit.spawn import spawn
@@ -101,26 +101,36 @@ class Supervisor:
         return True
 
     def forward(self, number: int, pid: int, *, timeline: bool = False) -> None:
-        """Send a signal, rewritten, to the child's process group (or to it alone with -c)."""
+        """Send a signal, rewritten, to the child's process group (or to it alone with -c).
+
+        The kill comes first and the log line is only built if it will be shown:
+        every microsecond before the kill is forwarding latency.
+        """
         to = self.config.rewrite.get(number, number)
-        emit = self.log.info if timeline else self.log.debug
-        if to == 0:
-            emit("signal_dropped", f"{signal_name(number)} dropped (rewritten to 0)", signal=signal_name(number))
-            return
-        rewritten = f" (rewritten from {signal_name(number)})" if to != number else ""
-        try:
-            if self.config.single_child:
-                os.kill(pid, to)
-                target = f"pid {pid}"
-            else:
-                os.killpg(pid, to)
-                target = f"process group {pid}"
-        except ProcessLookupError:
-            return
-        emit("signal_forwarded", f"forwarded {signal_name(to)} to {target}{rewritten}", signal=signal_name(to), pid=pid)
+        if to:
+            try:
+                if self.config.single_child:
+                    os.kill(pid, to)
+                else:
+                    os.killpg(pid, to)
+            except ProcessLookupError:
+                return
+        level = INFO if timeline else DEBUG
+        if self.log.wants(level):
+            self._log_forward(level, number, to, pid)
         if to == signal.SIGSTOP and number != to and not self.config.single_child:
             # Job control: the child is stopped, so stop with it; SIGCONT wakes both.
             os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _log_forward(self, level: int, number: int, to: int, pid: int) -> None:
+        if not to:
+            self.log.emit(level, "signal_dropped", f"{signal_name(number)} dropped (rewritten to 0)")
+            return
+        target = f"pid {pid}" if self.config.single_child else f"process group {pid}"
+        rewritten = f" (rewritten from {signal_name(number)})" if to != number else ""
+        self.log.emit(
+            level, "signal_forwarded", f"forwarded {signal_name(to)} to {target}{rewritten}", signal=signal_name(to)
+        )
 
 
 def boot(config: Config, server: Any = None) -> int:
