@@ -145,9 +145,15 @@ def _check_url(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 def _check_parent(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not os.path.isdir(os.path.dirname(os.path.abspath(value))):
+    """A file pyinit will create later, after it has moved to /: absolute, in a directory that exists."""
+    if value is None:
+        return None
+    path = os.path.abspath(value)
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{value!r} is a directory", ctx, param)
+    if not os.path.isdir(os.path.dirname(path)):
         raise click.BadParameter(f"{value!r}: its directory does not exist", ctx, param)
-    return value
+    return path
 
 
 SIGNAL, DURATION = SignalType(), DurationType()

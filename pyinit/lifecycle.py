@@ -47,6 +47,10 @@ class Lifecycle:
         self.log = supervisor.log
         self.state = State.STARTING
         self.child_pid: int | None = None
+        #: The main child's pid, kept after it exits for the post-stop hooks' PYINIT_CHILD_PID.
+        self._spawned_pid: int | None = None
+        #: What the kill deadline SIGKILLed: dying already, so the sweep leaves it be.
+        self._killed: frozenset[int] = frozenset()
         self.child_status: int | None = None
         self.exit_code: int | None = None
         self.stop_signal: int | None = None
@@ -88,6 +92,7 @@ class Lifecycle:
             self.log.error("exec_failed", str(exc), code=exc.code)
             self._child_exited(exc.code)
             return
+        self._spawned_pid = self.child_pid
         self.state = State.RUNNING
         os.chdir("/")  # hold no mount busy; hooks get the original cwd explicitly
         self.sup.readiness.up()
@@ -190,11 +195,9 @@ class Lifecycle:
     def _kill(self) -> None:
         self.state = State.KILLING
         killed = tree.signal_descendants(signal.SIGKILL)
-        self.log.info(
-            "killed",
-            f"kill timeout passed: sent SIGKILL to {', '.join(killed) or 'nothing'}",
-            killed=killed,
-        )
+        self._killed = frozenset(killed)
+        labels = list(killed.values())
+        self.log.info("killed", f"kill timeout passed: sent SIGKILL to {', '.join(labels) or 'nothing'}", killed=labels)
 
     # -- the end ------------------------------------------------------------
 
@@ -221,6 +224,7 @@ class Lifecycle:
         if not self.config.post_stop:
             self._done()
             return
+        self.log.info("post_stop", f"running {len(self.config.post_stop)} post-stop hook(s)")
         self._run_chain(self.config.post_stop, self.stop_signal, lambda _: self._sweep(self._done))
 
     def _done(self) -> None:
@@ -242,13 +246,13 @@ class Lifecycle:
             then()
             return
         self._after_sweep = then
-        termed = tree.signal_descendants(signal.SIGTERM)
+        termed = list(tree.signal_descendants(signal.SIGTERM, exclude=self._killed).values())
         if termed:
             self.log.info("leftovers_term", f"sent SIGTERM to leftover {', '.join(termed)}", pids=termed)
         self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._kill_leftovers)
 
     def _kill_leftovers(self) -> None:
-        killed = tree.signal_descendants(signal.SIGKILL)
+        killed = list(tree.signal_descendants(signal.SIGKILL).values())
         if killed:
             self.log.info("leftovers_kill", f"sent SIGKILL to leftover {', '.join(killed)}", pids=killed)
         self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._give_up_sweep)
@@ -289,7 +293,7 @@ class Lifecycle:
     def _hook_env(self, number: int | None) -> Mapping[str, str]:
         env = {
             "PYINIT_SIGNAL": signal_name(number) if number else "",
-            "PYINIT_CHILD_PID": str(self.child_pid or ""),
+            "PYINIT_CHILD_PID": str(self._spawned_pid or ""),
         }
         if self.child_status is not None:
             env["PYINIT_EXIT_CODE"] = str(self.child_status)

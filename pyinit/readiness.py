@@ -37,8 +37,11 @@ class Readiness:
     def up(self) -> None:
         self.ready = True
         if self._file:
-            with open(self._file, "w"):
-                pass
+            try:
+                with open(self._file, "w"):
+                    pass
+            except OSError as exc:  # a full or read-only disk must not take PID 1 down
+                self.log.error("ready_file", f"cannot create --ready-file {self._file}: {exc.strerror}")
 
     def down(self) -> None:
         if self.ready and self._file:

@@ -10,12 +10,14 @@ only, and only when something must be swept or killed.
 from __future__ import annotations
 
 
-def signal_descendants(number: int) -> list[str]:
-    """Send ``number`` to every descendant; return ``pid N (name)`` for each one reached."""
+def signal_descendants(number: int, exclude: frozenset[int] = frozenset()) -> dict[int, str]:
+    """Send ``number`` to every descendant not in ``exclude``; return ``pid N (name)`` by pid."""
     import psutil
 
-    reached = []
+    reached = {}
     for process in psutil.Process().children(recursive=True):
+        if process.pid in exclude:
+            continue
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue  # already dead, only waiting to be reaped
@@ -23,5 +25,5 @@ def signal_descendants(number: int) -> list[str]:
             process.send_signal(number)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        reached.append(label)
+        reached[process.pid] = label
     return reached
