@@ -1,0 +1,200 @@
+"""Shared tools for the graceful-shutdown tests (issue 4): timelines, HTTP, processes.
+
+Imported by the test modules as ``helpers.shutdown_support`` (``tests/`` is on
+sys.path under pytest, and ``helpers`` is a namespace package). Nothing here
+mocks anything: it parses pyinit's real log, talks real HTTP and reads /proc.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+TEXT_LINE = re.compile(r"^\[pyinit\] (?:\+(\d+\.\d{3})s )?(.*)$")
+WAIT = 20.0
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+# -- the timeline ------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    offset: float | None
+    message: str
+
+
+def timeline(lines: list[str]) -> list[Step]:
+    """pyinit's text log lines (``[pyinit] +1.234s message``) as steps, in order."""
+    steps = []
+    for line in lines:
+        match = TEXT_LINE.match(line)
+        if match:
+            steps.append(Step(None if match.group(1) is None else float(match.group(1)), match.group(2)))
+    return steps
+
+
+def step(lines: list[str], text: str) -> Step:
+    """The first timeline step whose message contains ``text``."""
+    for item in timeline(lines):
+        if text in item.message:
+            return item
+    raise AssertionError(f"no pyinit log line with {text!r} in:\n" + "\n".join(lines))
+
+
+def offset_of(lines: list[str], text: str) -> float:
+    found = step(lines, text)
+    assert found.offset is not None, f"{found.message!r} carries no offset from T0"
+    return found.offset
+
+
+def events(lines: list[str]) -> list[dict[str, Any]]:
+    """pyinit's ``--log-format json`` lines as objects, in order (other lines are skipped)."""
+    found = []
+    for line in lines:
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "event" in record:
+                found.append(record)
+    return found
+
+
+# -- HTTP ----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> int:
+    """The status of ``GET path`` on 127.0.0.1:port (raises OSError when nothing answers)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def wait_for_status(port: int, path: str, status: int, timeout: float = WAIT) -> None:
+    last: list[Any] = [None]
+
+    def answered() -> bool:
+        try:
+            last[0] = http_get(port, path)
+        except OSError as exc:
+            last[0] = exc
+            return False
+        return last[0] == status
+
+    try:
+        wait_for(answered, f"GET {path} to answer {status}", timeout)
+    except AssertionError:
+        raise AssertionError(f"GET {path} never answered {status}; last answer: {last[0]!r}") from None
+
+
+class App:
+    """A real HTTP app with a readiness endpoint whose answer the test controls.
+
+    ``status`` is what ``GET /healthz`` answers; ``delay`` holds the answer back
+    (to play an app that does not answer in time). ``hits`` counts requests.
+    """
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.delay = 0.0
+        self.hits = 0
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_GET(self) -> None:
+                app.hits += 1
+                if app.delay:
+                    time.sleep(app.delay)
+                body = b"app\n"
+                try:
+                    self.send_response(app.status if self.path == "/healthz" else 404)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the prober gave up on us
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/healthz"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    """Whether host pid ``pid`` is a live (not zombie) process."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return not line.split()[1].startswith(("Z", "X"))
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return False
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def ns_pid(pid: int) -> int:
+    """The pid of host pid ``pid`` in its innermost PID namespace (itself outside one)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return int(line.split()[-1])
+    return pid
+
+
+def fields(line: str) -> dict[str, str]:
+    """``ready pid=1 pgid=2 sid=3`` -> {'pid': '1', ...}"""
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)
