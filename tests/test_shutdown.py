@@ -327,14 +327,20 @@ def test_kill_reaches_a_grandchild_that_escaped_with_setsid(start, tmp_path):
     assert "SIGKILL to leftover" not in "\n".join(init.err), "\n".join(init.err)
 
 
-def test_setsid_grandchild_that_ignores_term_is_killed_after_the_child_exits(start):
-    init = start([*FAMILY, "--setsid", "--ignore-term", *SIGPRINT, "--exit-on", "TERM:0"])
+def _stop_child_leaving_a_setsid_grandchild(start, *family_flags: str):
+    """The child exits 0 on TERM; its grandchild left the session. Returns the log and the grandchild's pid."""
+    init = start([*FAMILY, "--setsid", *family_flags, *SIGPRINT, "--exit-on", "TERM:0"])
     grand = fields(init.expect("grandchild pid="))
     init.expect("ready pid=")
     grandchild = grandchild_host_pid(init)
     init.kill(signal.SIGTERM)
     assert init.wait() == 0
     assert not alive(grandchild)
+    return init, grand
+
+
+def test_setsid_grandchild_that_ignores_term_is_killed_after_the_child_exits(start):
+    init, grand = _stop_child_leaving_a_setsid_grandchild(start, "--ignore-term")
     term = step(init.err, "sent SIGTERM to leftover")
     kill = step(init.err, "sent SIGKILL to leftover")
     assert f"pid {grand['pid']} (" in term.message and f"pid {grand['pid']} (" in kill.message
@@ -343,13 +349,7 @@ def test_setsid_grandchild_that_ignores_term_is_killed_after_the_child_exits(sta
 
 
 def test_leftover_that_obeys_term_is_not_killed(start):
-    init = start([*FAMILY, "--setsid", *SIGPRINT, "--exit-on", "TERM:0"])
-    grand = fields(init.expect("grandchild pid="))
-    init.expect("ready pid=")
-    grandchild = grandchild_host_pid(init)
-    init.kill(signal.SIGTERM)
-    assert init.wait() == 0
-    assert not alive(grandchild)
+    init, grand = _stop_child_leaving_a_setsid_grandchild(start)
     assert f"pid {grand['pid']} (" in step(init.err, "sent SIGTERM to leftover").message
     assert "SIGKILL" not in "\n".join(init.err)
 
