@@ -212,9 +212,7 @@ CONTEXT = {
 @click.option("--pre-start", type=CommandType(), multiple=True, help="Run before the child starts; a failure aborts.")
 @click.option("--pre-stop", type=CommandType(), multiple=True, help="Run at the stop signal, during the delay.")
 @click.option("--post-stop", type=CommandType(), multiple=True, help="Run after the child has exited.")
-@click.option(
-    "--on", "on_signal", type=OnHookType(), multiple=True, help="Run CMD when SIG arrives, before it is forwarded."
-)
+@click.option("--on", type=OnHookType(), multiple=True, help="Run CMD when SIG arrives, before it is forwarded.")
 @click.option(
     "--hooks-dir",
     type=click.Path(exists=True, file_okay=False),
@@ -280,7 +278,7 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
         return tuple(Hook.command(phase, command) for command in params[option]) + found[phase]
 
     on_signal: dict[int, tuple[Hook, ...]] = {}
-    for number, command in params["on_signal"]:
+    for number, command in params["on"]:
         on_signal[number] = (*on_signal.get(number, ()), Hook.command("on-signal", command))
 
     config = Config(

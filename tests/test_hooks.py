@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PY, descendants, helper
+from conftest import PY, descendants, helper, run_pyinit
 from helpers.shutdown_support import alive, cmdline, offset_of, step, wait_for
 
 SIGPRINT = [PY, helper("sigprint.py")]
@@ -474,3 +474,11 @@ def test_non_executable_dotfile_in_hooks_dir_is_ignored(start, tmp_path):
     init.kill(signal.SIGTERM)
     assert init.wait() == 0
     assert lines_of(log) == ["run pre-stop"]
+
+
+def test_on_hooks_from_the_environment_one_per_line(mode):
+    """PYINIT_ON, like every option's variable: one SIG:CMD per line."""
+    env = {**os.environ, "PYINIT_ON": "USR1:echo first-$PYINIT_SIGNAL\nUSR1:echo second-$PYINIT_SIGNAL"}
+    result = run_pyinit(["--", "sh", "-c", "sleep 0.3; kill -USR1 $PPID; sleep 1"], mode=mode, env=env)
+    assert result.stdout.split() == ["first-SIGUSR1", "second-SIGUSR1"]
+    assert result.returncode == 128 + signal.SIGUSR1, "USR1 is forwarded once the hooks are done"
