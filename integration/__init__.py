@@ -1,0 +1,1 @@
+"""The Docker Engine integration suite (a package, so that its conftest stays integration.conftest)."""
