@@ -15,11 +15,25 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def _prctl(option: int, value: int) -> None:
-    import ctypes
+_libc = None
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(option, value, 0, 0, 0) != 0:
+
+def load_libc() -> None:
+    """Load libc for prctl now, in the parent: a child between fork and exec calls
+    ``die_with_parent`` and must not take the dynamic loader's lock there."""
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, value: int) -> None:
+    load_libc()
+    assert _libc is not None
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        import ctypes
+
         errno = ctypes.get_errno()
         raise OSError(errno, os.strerror(errno))
 
@@ -31,6 +45,18 @@ def become_subreaper() -> None:
 
 def set_parent_death_signal(number: int) -> None:
     _prctl(PR_SET_PDEATHSIG, number)
+
+
+def die_with_parent() -> None:
+    """In a child: be SIGKILLed if pyinit itself dies (it can only be SIGKILLed).
+
+    Outside a PID namespace nothing else would stop a child that runs in its
+    own session; inside one, PID 1's death takes everything with it anyway.
+    """
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def release_terminal() -> bool:

@@ -65,8 +65,14 @@ class ExecError(Exception):
 
 
 def _child_setup(take_tty: bool) -> Callable[[], None]:
+    orphan_guard = os.getpid() != 1
+    if orphan_guard:
+        kernel.load_libc()
+
     def setup() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        if orphan_guard:
+            kernel.die_with_parent()
         if take_tty:
             kernel.take_terminal()
 

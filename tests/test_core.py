@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NAMESPACE, PY, WAIT, helper, proc_status, run_pyinit, zombies_under
+from conftest import NAMESPACE, PY, WAIT, Pyinit, helper, proc_status, run_pyinit, zombies_under
 
 SIGPRINT = [PY, helper("sigprint.py")]
 # Signals whose default action ends a process: a child killed by one exits 128+N.
@@ -481,3 +481,16 @@ def test_no_children_left_behind_when_pyinit_exits(mode):
     result = run_pyinit(["--", "sh", "-c", f"sleep {marker} & setsid sleep {marker} & exit 4"], mode=mode)
     assert result.returncode == 4
     assert _running_with(marker) == []
+
+
+def test_children_die_with_pyinit_outside_a_pid_namespace():
+    """If pyinit itself is SIGKILLed (a Procfile runner's last resort), its child must not run on unsupervised."""
+    init = Pyinit(["--", *SIGPRINT], mode="child")
+    try:
+        init.expect("ready")
+        child = init.child_pid()
+        init.kill(signal.SIGKILL)
+        init.wait()
+        wait_for(lambda: not Path(f"/proc/{child}").exists() or state(child) == "Z", "the child to die with pyinit")
+    finally:
+        init.close()
