@@ -139,9 +139,10 @@ def drain(fd: int) -> int:
     return dropped
 
 
-def proc_status(pid: int) -> dict[str, str]:
+def proc_status(pid: int, tid: str | None = None) -> dict[str, str]:
+    """/proc/PID/status, or one thread's (/proc/PID/task/TID/status), as a dict."""
     fields = {}
-    with open(f"/proc/{pid}/status") as f:
+    with open(f"/proc/{pid}/status" if tid is None else f"/proc/{pid}/task/{tid}/status") as f:
         for line in f:
             key, _, value = line.partition(":")
             fields[key] = value.strip()
@@ -274,7 +275,7 @@ class Session:
         total = 0
         for tid in os.listdir(f"/proc/{self.pid}/task"):
             try:
-                total += int(proc_status_task(self.pid, tid)["voluntary_ctxt_switches"])
+                total += int(proc_status(self.pid, tid)["voluntary_ctxt_switches"])
             except FileNotFoundError:
                 pass
         return total
@@ -319,15 +320,6 @@ class Session:
                     pass
             self._log.close()
             LIVE.discard(self)
-
-
-def proc_status_task(pid: int, tid: str) -> dict[str, str]:
-    fields = {}
-    with open(f"/proc/{pid}/task/{tid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
 
 
 def terminate(session: Session) -> None:

@@ -14,7 +14,9 @@ import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from quiet_http import QuietHandler
 
 PORT = int(sys.argv[1])
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
@@ -23,32 +25,22 @@ lock = threading.Lock()
 drain = threading.Event()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self) -> None:
         global inflight
         if self.path == "/inflight":
-            self._answer(str(inflight))
+            self.answer(str(inflight))
             return
         with lock:
             inflight += 1
         try:
             time.sleep(SECONDS)
-            self._answer(f"done {self.path}")
+            self.answer(f"done {self.path}")
         finally:
             with lock:
                 inflight -= 1
-
-    def _answer(self, text: str) -> None:
-        body = (text + "\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *a: object) -> None:  # noqa: A002
-        pass
 
 
 def on_usr1(signum: int, frame: object) -> None:

@@ -12,7 +12,9 @@ import os
 import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from quiet_http import QuietHandler
 
 parser = argparse.ArgumentParser()
 parser.add_argument("port", type=int)
@@ -20,16 +22,9 @@ parser.add_argument("--on-term", choices=["exit0", "default"], default="exit0")
 args = parser.parse_args()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     def do_GET(self) -> None:
-        body = f"ok {os.getpid()}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *a: object) -> None:  # noqa: A002
-        pass
+        self.answer(f"ok {os.getpid()}")
 
 
 def on_term(signum: int, frame: object) -> None:
