@@ -14,7 +14,9 @@ malformed requests cost at most a refused connection.
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 from typing import Any
 
 from pyinit.log import Log
@@ -52,6 +54,37 @@ class Readiness:
         self.ready = False
 
 
+class _DeadlineReader:
+    """Reads a request's lines within one deadline for the whole request.
+
+    http.server's timeout bounds each recv, so a client trickling a byte a
+    second would hold its slot forever and starve the kubelet's probes. Here
+    a request that is not in by the deadline gets a TimeoutError, which
+    http.server answers by closing the connection.
+    """
+
+    def __init__(self, connection: socket.socket, seconds: float) -> None:
+        self._connection = connection
+        self._end = time.monotonic() + seconds
+        self._buffer = b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        while b"\n" not in self._buffer and (limit < 0 or len(self._buffer) < limit):
+            remaining = self._end - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request not complete by its deadline")
+            self._connection.settimeout(remaining)
+            chunk = self._connection.recv(4096)
+            if not chunk:
+                break
+            self._buffer += chunk
+        cut = self._buffer.find(b"\n") + 1 or len(self._buffer)
+        if limit >= 0:
+            cut = min(cut, limit)
+        line, self._buffer = self._buffer[:cut], self._buffer[cut:]
+        return line
+
+
 def _serve(server: Any) -> None:
     # handle_request() with no timeout blocks in select(): no periodic wake-ups,
     # unlike serve_forever(), which polls every half second.
@@ -85,6 +118,10 @@ def make_server(host: str, port: int, check_url: str | None) -> Any:
         timeout = CLIENT_TIMEOUT
         protocol_version = "HTTP/1.0"
 
+        def setup(self) -> None:
+            super().setup()
+            self.rfile = _DeadlineReader(self.connection, CLIENT_TIMEOUT)  # type: ignore[assignment]
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/live":
@@ -111,6 +148,7 @@ def make_server(host: str, port: int, check_url: str | None) -> Any:
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         block_on_close = False
+        request_queue_size = 64  # socketserver's 5 drops a burst of probes before accept()
 
         def process_request(self, request: Any, client_address: Any) -> None:
             if not slots.acquire(blocking=False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -247,6 +248,43 @@ def test_slow_clients_and_a_flood_do_not_stall_signals_or_exit(start):
         assert init.wait() == 0  # the held connections do not keep pyinit from exiting
     finally:
         for sock in held:
+            sock.close()
+
+
+def test_trickling_clients_cannot_hold_the_probe_off(start):
+    """A byte every half second keeps each recv alive; only a deadline per request frees the slot."""
+    port = free_port()
+    init = start(["--ready-port", f"127.0.0.1:{port}", *SIGPRINT])
+    init.expect("ready pid=")
+    wait_for_status(port, "/ready", 200)
+    trickle_for = 15.0
+    clients = []
+    for _ in range(40):  # more than the connection cap, each accepted before the next
+        clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        clients[-1].send(b"G")
+        time.sleep(0.02)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        end = time.monotonic() + trickle_for
+        while not stop.is_set() and time.monotonic() < end:
+            for sock in clients:
+                try:
+                    sock.send(b"G")
+                except OSError:
+                    pass  # pyinit closed it: that is the point
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        began = time.monotonic()
+        wait_for_status(port, "/ready", 200, timeout=trickle_for - 5)
+        assert time.monotonic() - began < trickle_for - 2, "answered only once the trickling stopped"
+    finally:
+        stop.set()
+        thread.join()
+        for sock in clients:
             sock.close()
 
 
