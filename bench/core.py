@@ -619,20 +619,25 @@ def render(results: dict[str, dict], startup: dict[str, float], meta: dict) -> t
         p["idle_switches"] == 0,
         with_ratio=False,
     )
+    # RSS and startup are judged on pyinit as an image installs it (`pip install .`
+    # into a fresh venv) when that was built: the developers' interpreter loads
+    # its own .pth files at every start, which is not pyinit's weight.
+    venv_built = VENV in results
+    context = "context: dev interpreter"
     row(
         "RSS while the child sleeps, MiB",
         [r["rss"] / MIB for r in (t, d, p)],
         "{:.1f}",
-        "≤ 16 MiB",
-        p["rss"] <= 16 * MIB,
+        context if venv_built else "≤ 16 MiB",
+        None if venv_built else p["rss"] <= 16 * MIB,
     )
     ns = [started(name, "ns") for name in ("tini", "dumb-init", "pyinit")]
     row(
         f"startup `INIT -- true` as PID 1, ms (median of {runs})",
         ns,
         "{:.1f}",
-        "≤ 120 ms",
-        ns[2] is not None and ns[2] <= 120,
+        context if venv_built else "≤ 120 ms",
+        None if venv_built else ns[2] is not None and ns[2] <= 120,
     )
     row(
         f"startup `INIT -- true` plain, ms (median of {runs})",
