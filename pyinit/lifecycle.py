@@ -262,7 +262,8 @@ class Lifecycle:
         self._end_sweep()
 
     def on_reaped(self) -> None:
-        if self._after_sweep is not None and not self.sup.children_left:
+        """After each reap: a sweep is over once pyinit has no child left."""
+        if self._after_sweep is not None and not self.sup.has_children():
             self._end_sweep()
 
     def _end_sweep(self) -> None:

@@ -38,9 +38,6 @@ class Supervisor:
         #: that wants its exit code. Orphans that are reaped but not in here are
         #: the zombies an init exists to collect.
         self._owners: dict[int, tuple[subprocess.Popen[bytes], Callable[[int], None]]] = {}
-        #: Whether the last reap left any child alive: lets the shutdown know,
-        #: without polling, when every descendant is gone.
-        self.children_left = True
         self.lifecycle = Lifecycle(self)
 
     def run(self) -> int:
@@ -75,10 +72,8 @@ class Supervisor:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                self.children_left = False
                 break
             if pid == 0:
-                self.children_left = True
                 break
             code = os.waitstatus_to_exitcode(status)
             code = 128 - code if code < 0 else code
@@ -93,7 +88,11 @@ class Supervisor:
         self.lifecycle.on_reaped()
 
     def has_children(self) -> bool:
-        """Whether any child (alive or a zombie) remains; reaps nothing."""
+        """Whether any child (alive or a zombie) remains; reaps nothing.
+
+        As PID 1 or a subreaper, no child means no descendant at all: orphans
+        are re-parented to pyinit before their parent's exit is reported.
+        """
         try:
             os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
