@@ -266,12 +266,11 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
     if params["ready_check"] and not params["ready_port"]:
         raise click.UsageError("--ready-check needs --ready-port to serve the answer on")
 
-    found: dict[str, tuple[Hook, ...]] = {phase: () for phase in hooks.PHASES}
-    if params["hooks_dir"]:
-        try:
-            found = {phase: hooks.discover(params["hooks_dir"], phase) for phase in hooks.PHASES}
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx, param_hint="'--hooks-dir'") from None
+    hooks_dir = params["hooks_dir"]
+    try:
+        found = {phase: hooks.discover(hooks_dir, phase) if hooks_dir else () for phase in hooks.PHASES}
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param_hint="'--hooks-dir'") from None
 
     def phase_hooks(phase: str) -> tuple[Hook, ...]:
         option = phase.replace("-", "_")

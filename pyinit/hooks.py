@@ -76,7 +76,7 @@ class HookChain:
         self._stop_on_failure = stop_on_failure
         self._status = 0
         self._cancelled = False
-        self.pid: int | None = None
+        self._pid: int | None = None
 
     def start(self) -> None:
         self._next()
@@ -94,7 +94,7 @@ class HookChain:
             config = self._sup.config
             env = {**os.environ, **self._env, "PYINIT_PHASE": hook.phase}
             try:
-                self.pid = self._sup.start(
+                self._pid = self._sup.start(
                     hook.argv,
                     lambda code, hook=hook: self._exited(hook, code),
                     env=env,
@@ -108,11 +108,13 @@ class HookChain:
                     return
                 continue
             self._sup.log.debug(
-                "hook_started", f"{hook.label} started as pid {self.pid}", hook=hook.label, pid=self.pid
+                "hook_started", f"{hook.label} started as pid {self._pid}", hook=hook.label, pid=self._pid
             )
             if config.hook_timeout is not None:
                 self._sup.timers.set(
-                    f"hook:{self.pid}", config.hook_timeout, lambda hook=hook, pid=self.pid: self._timed_out(hook, pid)
+                    f"hook:{self._pid}",
+                    config.hook_timeout,
+                    lambda hook=hook, pid=self._pid: self._timed_out(hook, pid),
                 )
             return
 
@@ -138,8 +140,8 @@ class HookChain:
             pass
 
     def _exited(self, hook: Hook, code: int) -> None:
-        self._sup.timers.cancel(f"hook:{self.pid}")
-        self.pid = None
+        self._sup.timers.cancel(f"hook:{self._pid}")
+        self._pid = None
         if code == 0:
             self._sup.log.debug("hook_done", f"{hook.label} succeeded", hook=hook.label)
         else:

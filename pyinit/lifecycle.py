@@ -194,10 +194,9 @@ class Lifecycle:
 
     def _kill(self) -> None:
         self.state = State.KILLING
-        killed = tree.signal_descendants(signal.SIGKILL)
-        self._killed = frozenset(killed)
-        labels = list(killed.values())
-        self.log.info("killed", f"kill timeout passed: sent SIGKILL to {', '.join(labels) or 'nothing'}", killed=labels)
+        self._killed = frozenset(
+            self._signal_tree(signal.SIGKILL, "killed", "kill timeout passed: sent SIGKILL to", empty="nothing")
+        )
 
     # -- the end ------------------------------------------------------------
 
@@ -246,16 +245,28 @@ class Lifecycle:
             then()
             return
         self._after_sweep = then
-        termed = list(tree.signal_descendants(signal.SIGTERM, exclude=self._killed).values())
-        if termed:
-            self.log.info("leftovers_term", f"sent SIGTERM to leftover {', '.join(termed)}", pids=termed)
+        self._signal_tree(signal.SIGTERM, "leftovers_term", "sent SIGTERM to leftover", exclude=self._killed)
         self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._kill_leftovers)
 
     def _kill_leftovers(self) -> None:
-        killed = list(tree.signal_descendants(signal.SIGKILL).values())
-        if killed:
-            self.log.info("leftovers_kill", f"sent SIGKILL to leftover {', '.join(killed)}", pids=killed)
+        self._signal_tree(signal.SIGKILL, "leftovers_kill", "sent SIGKILL to leftover")
         self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._give_up_sweep)
+
+    def _signal_tree(
+        self,
+        number: int,
+        event: str,
+        what: str,
+        *,
+        exclude: frozenset[int] = frozenset(),
+        empty: str | None = None,
+    ) -> dict[int, str]:
+        """Signal every descendant and log the ones reached (or ``empty``, if given, when none was)."""
+        reached = tree.signal_descendants(number, exclude)
+        labels = list(reached.values())
+        if labels or empty is not None:
+            self.log.info(event, f"{what} {', '.join(labels) or empty}", pids=labels)
+        return reached
 
     def _give_up_sweep(self) -> None:
         self.log.error("leftovers_stuck", "descendants survived SIGKILL (uninterruptible?): going on without them")

@@ -26,7 +26,6 @@ from pyinit import kernel
 class User:
     """A resolved ``--user USER[:GROUP]``: ids, supplementary groups and home."""
 
-    spec: str
     uid: int
     gid: int
     groups: tuple[int, ...]
@@ -53,7 +52,7 @@ def resolve_user(spec: str) -> User:
     else:
         gid = uid if entry is None else entry.pw_gid
     groups = (gid,) if entry is None else tuple(os.getgrouplist(entry.pw_name, gid))
-    return User(spec=spec, uid=uid, gid=gid, groups=groups, home=None if entry is None else entry.pw_dir)
+    return User(uid=uid, gid=gid, groups=groups, home=None if entry is None else entry.pw_dir)
 
 
 class ExecError(Exception):

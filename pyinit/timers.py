@@ -21,9 +21,6 @@ class Timers:
     def cancel(self, name: str) -> None:
         self._due.pop(name, None)
 
-    def armed(self, name: str) -> bool:
-        return name in self._due
-
     def timeout(self) -> float | None:
         """Seconds until the nearest deadline, or None to wait forever."""
         if not self._due:

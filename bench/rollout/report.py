@@ -243,27 +243,19 @@ def plot(results: Sequence[Rollout], args: argparse.Namespace) -> Path:
             ax.axvspan(start, end, color="#eafaf1", zorder=0)
             ax.hist(times, bins=edges, color="#c0392b", zorder=2)
             for i, swap in enumerate(run.swaps):
-                ax.axvline(
-                    swap.t0 - origin,
-                    color="black",
-                    linestyle="--",
-                    linewidth=1,
-                    label="SIGTERM (T0)" if i == 0 else None,
+                exited = None if swap.stop_seconds is None else swap.t0 + swap.stop_seconds
+                marks = (
+                    (swap.t0, "SIGTERM (T0)", {"color": "black", "linestyle": "--", "linewidth": 1}),
+                    (
+                        swap.removal_sent,
+                        "endpoint removal (nginx reload)",
+                        {"color": "#2471a3", "linestyle": ":", "linewidth": 1.6},
+                    ),
+                    (exited, "old replica exited", {"color": "#7f8c8d", "linewidth": 1.2}),
                 )
-                ax.axvline(
-                    swap.removal_sent - origin,
-                    color="#2471a3",
-                    linestyle=":",
-                    linewidth=1.6,
-                    label="endpoint removal (nginx reload)" if i == 0 else None,
-                )
-                if swap.stop_seconds is not None:
-                    ax.axvline(
-                        swap.t0 + swap.stop_seconds - origin,
-                        color="#7f8c8d",
-                        linewidth=1.2,
-                        label="old replica exited" if i == 0 else None,
-                    )
+                for when, label, style in marks:
+                    if when is not None:
+                        ax.axvline(when - origin, label=label if i == 0 else None, **style)
             ax.set_ylim(0, ymax)
             ax.set_xlim(left, right)
             ax.text(
