@@ -15,8 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,23 @@ def namespace_prefix() -> list[str] | None:
 
 
 NAMESPACE = namespace_prefix()
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT, interval: float = 0.02) -> Any:
+    """Wait until ``predicate()`` is truthy and return its value; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def fields(line: str) -> dict[str, str]:
+    """``ready pid=1 pgid=2 sid=3`` -> {'pid': '1', ...}"""
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)
 
 
 def children_of(pid: int) -> list[int]:
@@ -84,36 +102,15 @@ def zombies_under(pid: int) -> list[int]:
     return found
 
 
-class Pyinit:
-    """One running pyinit, with its output collected line by line."""
+class Watched:
+    """A running process whose output is collected line by line, so a test can wait for a line."""
 
-    def __init__(
-        self,
-        args: list[str],
-        *,
-        mode: str,
-        env: dict[str, str] | None = None,
-        cwd: str | None = None,
-        stdin: int | None = subprocess.DEVNULL,
-    ) -> None:
-        prefix = list(NAMESPACE or []) if mode == "pid1" else []
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.mode = mode
-        self.proc = subprocess.Popen(
-            [*prefix, PY, "-m", "pyinit", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=stdin,
-            env=full_env,
-            cwd=cwd or str(ROOT),
-        )
+    def __init__(self, proc: subprocess.Popen, streams: list[tuple[object, list[str]]]) -> None:
+        self.proc = proc
         self.lines: list[str] = []
-        self.out: list[str] = []
-        self.err: list[str] = []
         self._new: queue.Queue[str] = queue.Queue()
-        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+        for stream, sink in streams:
             threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
-        self.pid = self._find_pid()
 
     def _pump(self, stream, sink: list[str]) -> None:
         for raw in stream:
@@ -122,22 +119,8 @@ class Pyinit:
             self.lines.append(line)
             self._new.put(line)
 
-    def _find_pid(self) -> int:
-        """The pid of pyinit itself, as seen from here (unshare forks it)."""
-        if self.mode != "pid1":
-            return self.proc.pid
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            kids = children_of(self.proc.pid) if self.proc.poll() is None else []
-            if kids:
-                return kids[0]
-            if self.proc.poll() is not None:
-                return -1
-            time.sleep(0.01)
-        raise AssertionError("pyinit did not start under unshare")
-
     def expect(self, text: str, timeout: float = WAIT) -> str:
-        """Wait for a line containing ``text`` (in stdout or stderr) and return it."""
+        """Wait for a line containing ``text`` and return it."""
         deadline = time.monotonic() + timeout
         seen = 0
         while True:
@@ -152,6 +135,49 @@ class Pyinit:
                 self._new.get(timeout=min(remaining, 0.5))
             except queue.Empty:
                 pass
+
+
+class Pyinit(Watched):
+    """One running pyinit, with its output collected line by line."""
+
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        mode: str,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: int | None = subprocess.DEVNULL,
+    ) -> None:
+        prefix = list(NAMESPACE or []) if mode == "pid1" else []
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.mode = mode
+        proc = subprocess.Popen(
+            [*prefix, PY, "-m", "pyinit", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=stdin,
+            env=full_env,
+            cwd=cwd or str(ROOT),
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        super().__init__(proc, [(proc.stdout, self.out), (proc.stderr, self.err)])
+        self.pid = self._find_pid()
+
+    def _find_pid(self) -> int:
+        """The pid of pyinit itself, as seen from here (unshare forks it)."""
+        if self.mode != "pid1":
+            return self.proc.pid
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            kids = children_of(self.proc.pid) if self.proc.poll() is None else []
+            if kids:
+                return kids[0]
+            if self.proc.poll() is not None:
+                return -1
+            time.sleep(0.01)
+        raise AssertionError("pyinit did not start under unshare")
 
     def kill(self, number: int) -> None:
         os.kill(self.pid, number)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NAMESPACE, PY, WAIT, Pyinit, helper, proc_status, run_pyinit, zombies_under
+from conftest import NAMESPACE, PY, WAIT, Pyinit, fields, helper, proc_status, run_pyinit, wait_for, zombies_under
 
 SIGPRINT = [PY, helper("sigprint.py")]
 # Signals whose default action ends a process: a child killed by one exits 128+N.
@@ -38,14 +38,6 @@ def name(number: int) -> str:
 
 def state(pid: int) -> str:
     return proc_status(pid)["State"][0]
-
-
-def wait_for(predicate, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # -- forwarding -------------------------------------------------------------------------------
@@ -71,8 +63,8 @@ def test_signals_go_to_the_whole_process_group_by_default(start):
 def test_child_leads_its_own_session(start):
     init = start(["--", *SIGPRINT])
     ready = init.expect("ready")
-    fields = dict(part.split("=") for part in ready.split()[1:])
-    assert fields["pid"] == fields["pgid"] == fields["sid"]
+    ids = fields(ready)
+    assert ids["pid"] == ids["pgid"] == ids["sid"]
 
 
 @pytest.mark.parametrize("how", [["-c"], ["--single-child"], "DUMB_INIT_SETSID=0"])
@@ -87,8 +79,8 @@ def test_single_child_forwards_to_the_child_only(start, how):
     init.expect("signal SIGUSR2")
     assert not any(line.startswith("kid signal") for line in init.lines)
     ready = next(line for line in init.lines if line.startswith("ready"))
-    fields = dict(part.split("=") for part in ready.split()[1:])
-    assert fields["sid"] != fields["pid"], "no setsid in single-child mode"
+    ids = fields(ready)
+    assert ids["sid"] != ids["pid"], "no setsid in single-child mode"
 
 
 # -- rewriting --------------------------------------------------------------------------------

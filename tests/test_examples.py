@@ -10,20 +10,19 @@
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shlex
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
+from conftest import WAIT, Watched
 
 from pyinit import budget
 from pyinit.cli import DurationType, command
@@ -32,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = ROOT / "examples" / "kubernetes" / "deployment.yaml"
 PROCFILE = ROOT / "examples" / "Procfile"
 SIGPRINT = ROOT / "tests" / "helpers" / "sigprint.py"
-WAIT = 20.0
 ORPHAN_SECONDS = 4
 
 
@@ -145,9 +143,9 @@ def example_flags() -> list[str]:
     return flags
 
 
-class Honcho:
+class Honcho(Watched):
     def __init__(self, procfile: Path) -> None:
-        self.proc = subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "honcho", "-f", str(procfile), "-d", str(ROOT), "start", "--no-colour"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -156,30 +154,7 @@ class Honcho:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
         )
-        self.lines: list[str] = []
-        self._new: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            self.lines.append(line)
-            self._new.put(line)
-
-    def expect(self, text: str, timeout: float = WAIT) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in list(self.lines):
-                if text in line:
-                    return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no line with {text!r} in:\n" + "\n".join(self.lines))
-            try:
-                self._new.get(timeout=min(remaining, 0.2))
-            except queue.Empty:
-                pass
+        super().__init__(proc, [(proc.stdout, [])])
 
     def output(self) -> str:
         return "\n".join(self.lines)

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PY, descendants, helper, run_pyinit
-from helpers.shutdown_support import alive, cmdline, offset_of, step, wait_for
+from conftest import PY, descendants, helper, run_pyinit, wait_for
+from helpers.shutdown_support import alive, cmdline, offset_of, step
 
 SIGPRINT = [PY, helper("sigprint.py")]
 SLACK = 0.05

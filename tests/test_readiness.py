@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PY, helper
-from helpers.shutdown_support import App, free_port, http_get, wait_for, wait_for_status
+from conftest import PY, helper, wait_for
+from helpers.shutdown_support import App, free_port, http_get, wait_for_status
 
 SIGPRINT = [PY, helper("sigprint.py")]
 

@@ -16,8 +16,8 @@ import signal
 import time
 
 import pytest
-from conftest import PY, WAIT, descendants, helper, zombies_under
-from helpers.shutdown_support import alive, cmdline, events, fields, offset_of, step, timeline, wait_for
+from conftest import PY, WAIT, descendants, fields, helper, wait_for, zombies_under
+from helpers.shutdown_support import alive, cmdline, events, offset_of, step, timeline
 
 SIGPRINT = [PY, helper("sigprint.py")]
 FAMILY = [PY, helper("family.py")]

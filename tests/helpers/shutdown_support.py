@@ -13,25 +13,14 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from conftest import WAIT, wait_for
+
 TEXT_LINE = re.compile(r"^\[pyinit\] (?:\+(\d+\.\d{3})s )?(.*)$")
-WAIT = 20.0
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 # -- the timeline ------------------------------------------------------------------------------
@@ -193,8 +182,3 @@ def ns_pid(pid: int) -> int:
         if line.startswith("NSpid:"):
             return int(line.split()[-1])
     return pid
-
-
-def fields(line: str) -> dict[str, str]:
-    """``ready pid=1 pgid=2 sid=3`` -> {'pid': '1', ...}"""
-    return dict(part.split("=", 1) for part in line.split() if "=" in part)
