@@ -22,6 +22,7 @@ import click
 from pyinit import __version__, budget, hooks
 from pyinit.config import Config
 from pyinit.hooks import Hook
+from pyinit.log import DEBUG, ERROR, INFO
 from pyinit.signals import JOB_CONTROL_STOPS, parse_signal
 from pyinit.spawn import User, resolve_user
 
@@ -225,19 +226,9 @@ CONTEXT = {
 )
 @click.version_option(__version__, "-V", "--version", prog_name="pyinit")
 @click.pass_context
-def command(ctx: click.Context, **params: Any) -> tuple[Config, Any]:
+def command(ctx: click.Context, **params: Any) -> Config:
     """Run COMMAND as a well-behaved PID 1: forward signals, reap zombies, drain on stop."""
-    config = build_config(ctx, params)
-    server = None
-    if config.ready_port is not None:
-        from pyinit.readiness import make_server
-
-        host, port = config.ready_port
-        try:
-            server = make_server(host, port, config.ready_check)
-        except OSError as exc:
-            raise click.BadParameter(f"{host}:{port}: {exc.strerror}", ctx, param_hint="'--ready-port'") from None
-    return config, server
+    return build_config(ctx, params)
 
 
 def _defaulted(ctx: click.Context, name: str) -> bool:
@@ -247,13 +238,13 @@ def _defaulted(ctx: click.Context, name: str) -> bool:
 def _verbosity(ctx: click.Context, params: dict[str, Any]) -> int:
     """-q / -v, else the verbosity dumb-init's or tini's variables ask for."""
     if params["quiet"]:
-        return 0
+        return ERROR
     if not _defaulted(ctx, "verbose"):
-        return 1 + params["verbose"]
+        return min(INFO + params["verbose"], DEBUG)
     tini = os.environ.get("TINI_VERBOSITY", "")
     if tini.isdigit():
-        return min(int(tini), 3)
-    return 2 if os.environ.get("DUMB_INIT_DEBUG") == "1" else 1
+        return min(int(tini), DEBUG)
+    return DEBUG if os.environ.get("DUMB_INIT_DEBUG") == "1" else INFO
 
 
 def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
@@ -320,15 +311,28 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
 
 
 def run(argv: Sequence[str]) -> int:
-    """Parse ``argv``; on success hand over to the supervisor, else exit 2 in one line."""
+    """Parse ``argv`` and bind the probe port; then hand over to the loop. Bad input: one line, exit 2."""
     try:
         result = command.main(args=list(argv), prog_name="pyinit", standalone_mode=False)
+        if isinstance(result, int):  # --help or --version
+            return result
+        server = _bind_probe(result)
     except click.ClickException as exc:
         sys.stderr.write(f"[pyinit] error: {exc.format_message()}\n")
         return 2
-    if isinstance(result, int):  # --help or --version
-        return result
     from pyinit.supervisor import boot
 
-    config, server = result
-    return boot(config, server)
+    return boot(result, server)
+
+
+def _bind_probe(config: Config) -> Any:
+    """Bind --ready-port before anything is spawned, so a taken port is bad input, not a late failure."""
+    if config.ready_port is None:
+        return None
+    from pyinit.readiness import make_server
+
+    host, port = config.ready_port
+    try:
+        return make_server(host, port, config.ready_check)
+    except OSError as exc:
+        raise click.BadParameter(f"{host}:{port}: {exc.strerror}", param_hint="'--ready-port'") from None

@@ -7,16 +7,17 @@ still reaped. A chain runs its hooks one after another and reports once.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from pyinit.spawn import ExecError
-
-if TYPE_CHECKING:
-    from pyinit.supervisor import Supervisor
+from pyinit.children import Children
+from pyinit.log import Log
+from pyinit.spawn import ExecError, SpawnOptions, User
+from pyinit.timers import Timers
 
 PHASES = ("pre-start", "pre-stop", "post-stop")
 
@@ -54,6 +55,58 @@ def discover(hooks_dir: str, phase: str) -> tuple[Hook, ...]:
     return tuple(hooks)
 
 
+class HookRunner:
+    """Starts hook processes the same way every time: the original cwd, ``--user``, a timeout.
+
+    Built once by ``boot``; chains share it, so no chain needs the whole config.
+    """
+
+    def __init__(
+        self,
+        children: Children,
+        timers: Timers,
+        log: Log,
+        *,
+        cwd: str,
+        user: User | None,
+        timeout: float | None,
+    ) -> None:
+        self.children = children
+        self.timers = timers
+        self.log = log
+        self._cwd = cwd
+        self._user = user
+        self._timeout = timeout
+
+    def start(self, hook: Hook, env: Mapping[str, str], on_exit: Callable[[int], None]) -> int:
+        """Start one hook (ExecError if it cannot be); its process group is killed at the timeout."""
+        options = SpawnOptions(
+            env={**os.environ, **env, "PYINIT_PHASE": hook.phase}, cwd=self._cwd, user=self._user, quiet_stdin=True
+        )
+
+        def exited(code: int) -> None:
+            self.timers.cancel(f"hook:{pid}")
+            on_exit(code)
+
+        pid = self.children.start(hook.argv, options, exited)
+        self.log.debug("hook_started", f"{hook.label} started as pid {pid}", hook=hook.label, pid=pid)
+        if self._timeout is not None:
+            self.timers.set(f"hook:{pid}", self._timeout, lambda: self._timed_out(hook, pid))
+        return pid
+
+    def _timed_out(self, hook: Hook, pid: int) -> None:
+        self.log.error(
+            "hook_timeout",
+            f"{hook.label} timed out after {self._timeout:g}s: killing its process group {pid}",
+            hook=hook.label,
+            pid=pid,
+        )
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 class HookChain:
     """Runs ``hooks`` in order; calls ``on_done`` with the last failing status (0 if none).
 
@@ -62,21 +115,20 @@ class HookChain:
 
     def __init__(
         self,
-        supervisor: Supervisor,
+        runner: HookRunner,
         hooks: tuple[Hook, ...],
         env: Mapping[str, str],
         on_done: Callable[[int], None],
         *,
         stop_on_failure: bool = False,
     ) -> None:
-        self._sup = supervisor
+        self._runner = runner
         self._hooks = list(hooks)
         self._env = env
         self._on_done = on_done
         self._stop_on_failure = stop_on_failure
         self._status = 0
         self._cancelled = False
-        self._pid: int | None = None
 
     def start(self) -> None:
         self._next()
@@ -91,31 +143,13 @@ class HookChain:
                 self._on_done(self._status)
                 return
             hook = self._hooks.pop(0)
-            config = self._sup.config
-            env = {**os.environ, **self._env, "PYINIT_PHASE": hook.phase}
             try:
-                self._pid = self._sup.start(
-                    hook.argv,
-                    lambda code, hook=hook: self._exited(hook, code),
-                    env=env,
-                    cwd=config.cwd,
-                    user=config.user,
-                    quiet_stdin=True,
-                )
+                self._runner.start(hook, self._env, functools.partial(self._exited, hook))
             except ExecError as exc:
-                self._sup.log.error("hook_failed", f"{hook.label}: {exc}", hook=hook.label, code=exc.code)
+                self._runner.log.error("hook_failed", f"{hook.label}: {exc}", hook=hook.label, code=exc.code)
                 if self._failed(exc.code):
                     return
                 continue
-            self._sup.log.debug(
-                "hook_started", f"{hook.label} started as pid {self._pid}", hook=hook.label, pid=self._pid
-            )
-            if config.hook_timeout is not None:
-                self._sup.timers.set(
-                    f"hook:{self._pid}",
-                    config.hook_timeout,
-                    lambda hook=hook, pid=self._pid: self._timed_out(hook, pid),
-                )
             return
 
     def _failed(self, code: int) -> bool:
@@ -126,26 +160,12 @@ class HookChain:
             return True
         return False
 
-    def _timed_out(self, hook: Hook, pid: int) -> None:
-        timeout = self._sup.config.hook_timeout
-        self._sup.log.error(
-            "hook_timeout",
-            f"{hook.label} timed out after {timeout:g}s: killing its process group {pid}",
-            hook=hook.label,
-            pid=pid,
-        )
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
     def _exited(self, hook: Hook, code: int) -> None:
-        self._sup.timers.cancel(f"hook:{self._pid}")
-        self._pid = None
+        log = self._runner.log
         if code == 0:
-            self._sup.log.debug("hook_done", f"{hook.label} succeeded", hook=hook.label)
+            log.debug("hook_done", f"{hook.label} succeeded", hook=hook.label)
         else:
-            self._sup.log.error("hook_failed", f"{hook.label} failed with exit code {code}", hook=hook.label, code=code)
+            log.error("hook_failed", f"{hook.label} failed with exit code {code}", hook=hook.label, code=code)
             if self._failed(code):
                 return
         self._next()

@@ -3,9 +3,14 @@
     STARTING --pre-start hooks done--> RUNNING
     RUNNING --stop signal (T0)--> DRAINING   readiness off, pre-stop hooks, delay
     DRAINING --delay over and hooks done, or a second stop signal--> STOPPING
-    STOPPING --kill timeout--> KILLING       SIGKILL to the whole tree
+    STOPPING                                 stop sent; the kill deadline SIGKILLs the tree
     any --main child exited--> FINISHING     sweep leftovers, post-stop hooks
     FINISHING --> DONE                       exit with the child's (remapped) code
+
+The state decides what a signal means: a stop signal starts the drain in
+RUNNING, cuts the delay short in DRAINING, and is forwarded like any other
+signal in STOPPING. DRAINING ends when both of its gates (the delay and the
+pre-stop hooks) are open.
 
 Every transition writes one log line; after T0 each carries its offset from
 T0, so the log *is* the timeline an operator reads when chasing 502s.
@@ -18,16 +23,17 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from pyinit import budget, tree
-from pyinit.hooks import Hook, HookChain
-from pyinit.log import DEBUG, INFO
+from pyinit.children import Children
+from pyinit.config import Config
+from pyinit.hooks import Hook, HookChain, HookRunner
+from pyinit.log import DEBUG, INFO, Log
+from pyinit.readiness import Readiness
 from pyinit.signals import signal_name
-from pyinit.spawn import ExecError
-
-if TYPE_CHECKING:
-    from pyinit.supervisor import Supervisor
+from pyinit.spawn import ExecError, SpawnOptions
+from pyinit.timers import Timers
 
 
 class State(enum.Enum):
@@ -35,16 +41,36 @@ class State(enum.Enum):
     RUNNING = "running"
     DRAINING = "draining"
     STOPPING = "stopping"
-    KILLING = "killing"
     FINISHING = "finishing"
     DONE = "done"
 
 
 class Lifecycle:
-    def __init__(self, supervisor: Supervisor) -> None:
-        self.sup = supervisor
-        self.config = supervisor.config
-        self.log = supervisor.log
+    """The life of the main child, from pre-start hooks to the exit code.
+
+    It gets exactly what it uses: the checked config, the log, the process
+    table, the clock, readiness, and the hook runner. ``take_tty`` says
+    whether pyinit released a terminal for the child to take.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        log: Log,
+        children: Children,
+        timers: Timers,
+        readiness: Readiness,
+        hooks: HookRunner,
+        *,
+        take_tty: bool = False,
+    ) -> None:
+        self.config = config
+        self.log = log
+        self._children = children
+        self._timers = timers
+        self._readiness = readiness
+        self._hooks = hooks
+        self._take_tty = take_tty
         self.state = State.STARTING
         self.child_pid: int | None = None
         #: The main child's pid, kept after it exits for the post-stop hooks' PYINIT_CHILD_PID.
@@ -81,13 +107,8 @@ class Lifecycle:
     def _spawn_child(self) -> None:
         config = self.config
         try:
-            self.child_pid = self.sup.start(
-                config.command,
-                self._child_exited,
-                user=config.user,
-                take_tty=self.sup.take_tty,
-                new_session=not config.single_child,
-            )
+            options = SpawnOptions(user=config.user, take_tty=self._take_tty, new_session=not config.single_child)
+            self.child_pid = self._children.start(config.command, options, self._child_exited)
         except ExecError as exc:
             self.log.error("exec_failed", str(exc), code=exc.code)
             self._child_exited(exc.code)
@@ -95,7 +116,7 @@ class Lifecycle:
         self._spawned_pid = self.child_pid
         self.state = State.RUNNING
         os.chdir("/")  # hold no mount busy; hooks get the original cwd explicitly
-        self.sup.readiness.up()
+        self._readiness.up()
         self.log.debug("child_started", f"started pid {self.child_pid}: {' '.join(config.command)}", pid=self.child_pid)
 
     # -- signals ------------------------------------------------------------
@@ -128,7 +149,7 @@ class Lifecycle:
 
     def _forward(self, number: int) -> None:
         if self.child_pid is not None:
-            self.sup.forward(number, self.child_pid, timeline=self.log.t0 is not None)
+            self._children.forward(number, self.child_pid, timeline=self.log.t0 is not None)
 
     def _abort_start(self, number: int) -> None:
         self.log.t0 = time.monotonic()
@@ -142,7 +163,7 @@ class Lifecycle:
         self.log.t0 = time.monotonic()
         self.stop_signal = number
         self.state = State.DRAINING
-        self.sup.readiness.down()
+        self._readiness.down()
         delay = self.config.pre_stop_delay
         hooks = self.config.pre_stop_hooks()
         extra = f", {len(hooks)} pre-stop hook(s)" if hooks else ""
@@ -155,7 +176,7 @@ class Lifecycle:
         self._delay_over = delay <= 0
         self._hooks_done = not hooks
         if not self._delay_over:
-            self.sup.timers.set("delay", delay, self._delay_elapsed)
+            self._timers.set("delay", delay, self._delay_elapsed)
         if hooks:
             self._pre_stop = self._run_chain(hooks, number, self._pre_stop_done)
         self._maybe_stop()
@@ -178,7 +199,7 @@ class Lifecycle:
     def _stop(self) -> None:
         assert self.stop_signal is not None and self.child_pid is not None
         self.state = State.STOPPING
-        self.sup.timers.cancel("delay")
+        self._timers.cancel("delay")
         if self._pre_stop is not None:
             self._pre_stop.cancel()
         command = self.config.stop_command
@@ -186,14 +207,13 @@ class Lifecycle:
             self.log.info("stop_command", f"running stop command {command!r}")
             self._run_chain((Hook.command("stop", command),), self.stop_signal, lambda _: None)
         else:
-            self.sup.forward(self.stop_signal, self.child_pid, timeline=True)
+            self._children.forward(self.stop_signal, self.child_pid, timeline=True)
         timeout = self.config.kill_timeout
         if timeout is not None:
             self.log.info("kill_deadline", f"waiting up to {budget.seconds(timeout)} for the child to exit")
-            self.sup.timers.set("kill", timeout, self._kill)
+            self._timers.set("kill", timeout, self._kill)
 
     def _kill(self) -> None:
-        self.state = State.KILLING
         self._killed = frozenset(
             self._signal_tree(signal.SIGKILL, "killed", "kill timeout passed: sent SIGKILL to", empty="nothing")
         )
@@ -202,8 +222,8 @@ class Lifecycle:
 
     def _child_exited(self, code: int) -> None:
         self.child_pid = None
-        self.sup.timers.cancel("delay")
-        self.sup.timers.cancel("kill")
+        self._timers.cancel("delay")
+        self._timers.cancel("kill")
         level = INFO if self.stop_signal is not None else DEBUG
         if self.log.t0 is None:
             self.log.t0 = time.monotonic()
@@ -214,7 +234,7 @@ class Lifecycle:
         """The child is gone (or never started): drop readiness, stop all hooks, sweep."""
         self.child_status = status
         self.state = State.FINISHING
-        self.sup.readiness.down()
+        self._readiness.down()
         for chain in self._chains:
             chain.cancel()
         self._sweep(then)
@@ -241,16 +261,16 @@ class Lifecycle:
 
         Completion is noticed by the reaper (``on_reaped``): no polling.
         """
-        if not self.sup.has_children():
+        if not self._children.any_left():
             then()
             return
         self._after_sweep = then
         self._signal_tree(signal.SIGTERM, "leftovers_term", "sent SIGTERM to leftover", exclude=self._killed)
-        self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._kill_leftovers)
+        self._timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._kill_leftovers)
 
     def _kill_leftovers(self) -> None:
         self._signal_tree(signal.SIGKILL, "leftovers_kill", "sent SIGKILL to leftover")
-        self.sup.timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._give_up_sweep)
+        self._timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._give_up_sweep)
 
     def _signal_tree(
         self,
@@ -274,11 +294,11 @@ class Lifecycle:
 
     def on_reaped(self) -> None:
         """After each reap: a sweep is over once pyinit has no child left."""
-        if self._after_sweep is not None and not self.sup.has_children():
+        if self._after_sweep is not None and not self._children.any_left():
             self._end_sweep()
 
     def _end_sweep(self) -> None:
-        self.sup.timers.cancel("leftovers")
+        self._timers.cancel("leftovers")
         then, self._after_sweep = self._after_sweep, None
         if then is not None:
             then()
@@ -297,7 +317,7 @@ class Lifecycle:
             self._chains.remove(chain)
             on_done(status)
 
-        chain = HookChain(self.sup, hooks, self._hook_env(number), finished, stop_on_failure=stop_on_failure)
+        chain = HookChain(self._hooks, hooks, self._hook_env(number), finished, stop_on_failure=stop_on_failure)
         self._chains.append(chain)
         chain.start()
         return chain

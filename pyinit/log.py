@@ -12,8 +12,10 @@ import sys
 import time
 from typing import Any, Callable
 
-ERROR, INFO, DEBUG, TRACE = 0, 1, 2, 3
-LEVEL_NAMES = {ERROR: "error", INFO: "info", DEBUG: "debug", TRACE: "trace"}
+#: The levels pyinit emits. tini's TINI_VERBOSITY=3 and -vvv ask for more
+#: than DEBUG; pyinit has nothing finer to say, so they mean DEBUG.
+ERROR, INFO, DEBUG = 0, 1, 2
+LEVEL_NAMES = {ERROR: "error", INFO: "info", DEBUG: "debug"}
 
 
 class Log:

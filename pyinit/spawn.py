@@ -5,7 +5,7 @@ parent, switches user and groups, and closes every inherited descriptor. The
 one thing it cannot do is undo pyinit's blocked signal mask, which the child
 would otherwise inherit, so a tiny pre-exec step clears it (and takes the
 terminal, when handing one over). Popen never waits for these children: the
-supervisor reaps them and writes the status back (see ``Supervisor.reap``).
+process table reaps them and writes the status back (see ``Children.reap``).
 """
 
 from __future__ import annotations
@@ -78,28 +78,32 @@ def _child_setup(take_tty: bool) -> Callable[[], None]:
     return setup
 
 
-def spawn(
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str] | None = None,
-    cwd: str | None = None,
-    user: User | None = None,
-    take_tty: bool = False,
-    new_session: bool = True,
-    quiet_stdin: bool = False,
-) -> subprocess.Popen[bytes]:
+@dataclass(frozen=True)
+class SpawnOptions:
+    """How one process is started: the main child and the hooks differ only in these."""
+
+    env: Mapping[str, str] | None = None
+    cwd: str | None = None
+    user: User | None = None
+    take_tty: bool = False
+    new_session: bool = True
+    quiet_stdin: bool = False
+
+
+def spawn(argv: Sequence[str], options: SpawnOptions) -> subprocess.Popen[bytes]:
     """Start ``argv``; raise ExecError with 126/127 when it cannot be executed."""
-    child_env = dict(os.environ if env is None else env)
+    user = options.user
+    child_env = dict(os.environ if options.env is None else options.env)
     if user is not None and user.home:
         child_env["HOME"] = user.home
     try:
         return subprocess.Popen(
             list(argv),
             env=child_env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL if quiet_stdin else None,
-            start_new_session=new_session,
-            preexec_fn=_child_setup(take_tty),
+            cwd=options.cwd,
+            stdin=subprocess.DEVNULL if options.quiet_stdin else None,
+            start_new_session=options.new_session,
+            preexec_fn=_child_setup(options.take_tty),
             user=None if user is None else user.uid,
             group=None if user is None else user.gid,
             extra_groups=None if user is None else list(user.groups),
