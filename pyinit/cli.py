@@ -27,7 +27,7 @@ from pyinit.signals import JOB_CONTROL_STOPS, parse_signal
 from pyinit.spawn import User, resolve_user
 
 
-class _Parsed(click.ParamType):
+class _Parsed(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.4; 3.9 gets 8.1
     """A type whose ``parse`` turns text into a value or raises ValueError naming the text.
 
     Values that are not text are already parsed (defaults, or click converting
@@ -226,7 +226,7 @@ CONTEXT = {
 )
 @click.version_option(__version__, "-V", "--version", prog_name="pyinit")
 @click.pass_context
-def command(ctx: click.Context, **params: Any) -> Config:
+def command(ctx: click.Context, /, **params: Any) -> Config:
     """Run COMMAND as a well-behaved PID 1: forward signals, reap zombies, drain on stop."""
     return build_config(ctx, params)
 
@@ -240,7 +240,7 @@ def _verbosity(ctx: click.Context, params: dict[str, Any]) -> int:
     if params["quiet"]:
         return ERROR
     if not _defaulted(ctx, "verbose"):
-        return min(INFO + params["verbose"], DEBUG)
+        return min(INFO + int(params["verbose"]), DEBUG)
     tini = os.environ.get("TINI_VERBOSITY", "")
     if tini.isdigit():
         return min(int(tini), DEBUG)

@@ -41,7 +41,7 @@ def parse_signal(text: str, *, allow_zero: bool = False) -> int:
     member = getattr(signal.Signals, name, None) if name.isidentifier() else None
     if member is None or not 1 <= member.value <= 31:
         raise ValueError(f"{text!r} is not a known signal name")
-    return member.value
+    return int(member.value)
 
 
 _NAMES: dict[int, str] = {member.value: member.name for member in signal.Signals}

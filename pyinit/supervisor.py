@@ -31,9 +31,7 @@ def boot(config: Config, server: Any = None) -> int:
     log = Log(config.verbosity, config.log_format)
     take_tty = _prepare_process(config, log)
     timers = Timers()
-    children = Children(
-        log, rewrite=config.rewrite, single_child=config.single_child, warn_on_reap=config.warn_on_reap
-    )
+    children = Children(log, rewrite=config.rewrite, single_child=config.single_child, warn_on_reap=config.warn_on_reap)
     hooks = HookRunner(children, timers, log, cwd=config.cwd, user=config.user, timeout=config.hook_timeout)
     readiness = Readiness(log, config.ready_file, server)
     life = Lifecycle(config, log, children, timers, readiness, hooks, take_tty=take_tty)
