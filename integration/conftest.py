@@ -142,7 +142,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=600,
     )
     names = sorted(path.name for path in out.iterdir())
-    assert any(name.startswith("pyinit-") for name in names), names
+    assert any(name.startswith("pyinit_containers-") for name in names), names
     return out
 
 
