@@ -14,7 +14,7 @@
  * A first record of 0 says "ready". EOF on stdin ends it. The grandchildren close stdin and stdout first, so
  * they hold none of the benchmark's pipes.
  *
- * Built by bench/core.py at benchmark time: gcc -O2 -o burst burst.c
+ * Built by bench/core (prepare.py) at benchmark time: gcc -O2 -o burst burst.c
  */
 #define _GNU_SOURCE
 #include <signal.h>

@@ -8,7 +8,7 @@
  * stdin (this is also the sleeping child of the idle and RSS measurements),
  * and exits at EOF: if the benchmark dies, so does its child, and the init.
  *
- * Built by bench/core.py at benchmark time: gcc -O2 -o sigecho sigecho.c
+ * Built by bench/core (prepare.py) at benchmark time: gcc -O2 -o sigecho sigecho.c
  */
 #define _GNU_SOURCE
 #include <errno.h>
