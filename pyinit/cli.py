@@ -5,16 +5,21 @@ for platforms where only the environment of an image can be changed. All
 validation happens here, before anything is spawned: a bad value gets one line
 naming it, and exit 2. dumb-init's and tini's flags and variables are accepted
 with their meaning, so pyinit drops in where their command lines stand today.
+
+The same parser reads a container's command line for ``pyinit-doctor``, on a
+machine that is not the container: a ``Setting`` passed as the context's
+``obj`` supplies the container's environment and keeps host lookups out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import click
@@ -25,6 +30,39 @@ from pyinit.hooks import Hook
 from pyinit.log import DEBUG, ERROR, INFO
 from pyinit.signals import JOB_CONTROL_STOPS, parse_signal
 from pyinit.spawn import User, resolve_user
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """Where a command line is read: by pyinit in its container, or by the doctor from a manifest.
+
+    Off the host (``on_host=False``) what only the container can tell is left
+    unknown rather than looked up here: ``--user`` is not resolved (None), the
+    ``--hooks-dir`` and ``--ready-file`` paths are not checked, no hooks are
+    discovered and the working directory is empty.
+    """
+
+    environ: Mapping[str, str] = dataclasses.field(default_factory=lambda: os.environ)
+    on_host: bool = True
+
+
+def _setting(ctx: click.Context | None) -> Setting:
+    found = None if ctx is None else ctx.find_object(Setting)
+    return Setting() if found is None else found
+
+
+class _Option(click.Option):
+    """An option whose variables are read from the context's Setting, not always from os.environ."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        names = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+        if self.allow_from_autoenv and ctx.auto_envvar_prefix is not None and self.name:
+            names.append(f"{ctx.auto_envvar_prefix}_{self.name.upper()}")
+        environ = _setting(ctx).environ
+        return next((environ[name] for name in names if environ.get(name)), None)
+
+
+option = functools.partial(click.option, cls=_Option)
 
 
 class _Parsed(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.4; 3.9 gets 8.1
@@ -107,6 +145,19 @@ class UserType(_Parsed):
     def parse(self, text: str) -> User:
         return resolve_user(text)
 
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return super().convert(value, param, ctx) if _setting(ctx).on_host else None
+
+
+class HooksDirType(click.Path):
+    """A directory that must exist where pyinit runs, so it is only checked there."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, file_okay=False)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return super().convert(value, param, ctx) if _setting(ctx).on_host else value
+
 
 class CommandType(_Lined):
     name = "CMD"
@@ -147,8 +198,8 @@ def _check_url(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 def _check_parent(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A file pyinit will create later, after it has moved to /: absolute, in a directory that exists."""
-    if value is None:
-        return None
+    if value is None or not _setting(ctx).on_host:
+        return value
     path = os.path.abspath(value)
     if os.path.isdir(path):
         raise click.BadParameter(f"{value!r} is a directory", ctx, param)
@@ -168,62 +219,60 @@ CONTEXT = {
 
 @click.command(context_settings=CONTEXT, epilog="Every option can also be set as PYINIT_<OPTION>.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option(
+@option(
     "-c", "--single-child", is_flag=True, help="Forward signals to the child only, not its process group (no setsid)."
 )
-@click.option(
+@option(
     "-r",
     "--rewrite",
     type=RewriteType(),
     multiple=True,
     help="Rewrite signal FROM to TO before forwarding; TO 0 drops it. Names or numbers.",
 )
-@click.option(
+@option(
     "-e",
     "--remap-exit",
     type=ExitRemapType(),
     multiple=True,
     help="Exit with NEW (default 0) when the child exits with CODE.",
 )
-@click.option("-u", "--user", type=UserType(), help="Run the child and hooks as this user (names or ids).")
-@click.option("-p", "--pdeathsig", type=SIGNAL, help="Signal pyinit gets when its parent dies.")
-@click.option("-s", "--subreaper", is_flag=True, help="Reap as a subreaper (automatic when not PID 1).")
-@click.option("-g", "--process-group", is_flag=True, help="Signal the child's process group (the default).")
-@click.option("-w", "--warn-on-reap", is_flag=True, help="Log every zombie that is reaped.")
-@click.option("-v", "--verbose", count=True, help="More log output; repeat for more.")
-@click.option("-q", "--quiet", is_flag=True, help="Only log errors.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option(
+@option("-u", "--user", type=UserType(), help="Run the child and hooks as this user (names or ids).")
+@option("-p", "--pdeathsig", type=SIGNAL, help="Signal pyinit gets when its parent dies.")
+@option("-s", "--subreaper", is_flag=True, help="Reap as a subreaper (automatic when not PID 1).")
+@option("-g", "--process-group", is_flag=True, help="Signal the child's process group (the default).")
+@option("-w", "--warn-on-reap", is_flag=True, help="Log every zombie that is reaped.")
+@option("-v", "--verbose", count=True, help="More log output; repeat for more.")
+@option("-q", "--quiet", is_flag=True, help="Only log errors.")
+@option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@option(
     "--stop-signal",
     type=SIGNAL,
     default="TERM",
     show_default=True,
     help="The signal that starts the shutdown sequence.",
 )
-@click.option(
+@option(
     "--pre-stop-delay",
     type=DURATION,
     default=0.0,
     help="Keep the child serving this long after the stop signal, before passing it on.",
 )
-@click.option("--stop-command", type=CommandType(), help="Run this instead of forwarding the stop signal.")
-@click.option("--kill-timeout", type=DURATION, help="SIGKILL the whole tree this long after the stop is sent.")
-@click.option("--grace-period", type=DURATION, help="The platform's own limit; pyinit plans to finish inside it.")
-@click.option("--hook-timeout", type=DURATION, help="Kill any hook that runs longer.")
-@click.option("--pre-start", type=CommandType(), multiple=True, help="Run before the child starts; a failure aborts.")
-@click.option("--pre-stop", type=CommandType(), multiple=True, help="Run at the stop signal, during the delay.")
-@click.option("--post-stop", type=CommandType(), multiple=True, help="Run after the child has exited.")
-@click.option("--on", type=OnHookType(), multiple=True, help="Run CMD when SIG arrives, before it is forwarded.")
-@click.option(
+@option("--stop-command", type=CommandType(), help="Run this instead of forwarding the stop signal.")
+@option("--kill-timeout", type=DURATION, help="SIGKILL the whole tree this long after the stop is sent.")
+@option("--grace-period", type=DURATION, help="The platform's own limit; pyinit plans to finish inside it.")
+@option("--hook-timeout", type=DURATION, help="Kill any hook that runs longer.")
+@option("--pre-start", type=CommandType(), multiple=True, help="Run before the child starts; a failure aborts.")
+@option("--pre-stop", type=CommandType(), multiple=True, help="Run at the stop signal, during the delay.")
+@option("--post-stop", type=CommandType(), multiple=True, help="Run after the child has exited.")
+@option("--on", type=OnHookType(), multiple=True, help="Run CMD when SIG arrives, before it is forwarded.")
+@option(
     "--hooks-dir",
-    type=click.Path(exists=True, file_okay=False),
+    type=HooksDirType(),
     help="Also run DIR/pre-start.d, pre-stop.d, post-stop.d.",
 )
-@click.option("--ready-file", callback=_check_parent, help="Created once the child runs, removed at the stop signal.")
-@click.option("--ready-port", type=AddressType(), help="Serve GET /ready and /live over HTTP.")
-@click.option(
-    "--ready-check", callback=_check_url, help="Before the stop, /ready answers with the app's own status at URL."
-)
+@option("--ready-file", callback=_check_parent, help="Created once the child runs, removed at the stop signal.")
+@option("--ready-port", type=AddressType(), help="Serve GET /ready and /live over HTTP.")
+@option("--ready-check", callback=_check_url, help="Before the stop, /ready answers with the app's own status at URL.")
 @click.version_option(__version__, "-V", "--version", prog_name="pyinit")
 @click.pass_context
 def command(ctx: click.Context, /, **params: Any) -> Config:
@@ -241,15 +290,17 @@ def _verbosity(ctx: click.Context, params: dict[str, Any]) -> int:
         return ERROR
     if not _defaulted(ctx, "verbose"):
         return min(INFO + int(params["verbose"]), DEBUG)
-    tini = os.environ.get("TINI_VERBOSITY", "")
+    environ = _setting(ctx).environ
+    tini = environ.get("TINI_VERBOSITY", "")
     if tini.isdigit():
         return min(int(tini), DEBUG)
-    return DEBUG if os.environ.get("DUMB_INIT_DEBUG") == "1" else INFO
+    return DEBUG if environ.get("DUMB_INIT_DEBUG") == "1" else INFO
 
 
 def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
+    setting = _setting(ctx)
     single_child = params["single_child"]
-    if _defaulted(ctx, "single_child") and os.environ.get("DUMB_INIT_SETSID") == "0":
+    if _defaulted(ctx, "single_child") and setting.environ.get("DUMB_INIT_SETSID") == "0":
         single_child = True
     # In session mode the child cannot be stopped by a terminal: TSTP & co become STOP.
     rewrite = {} if single_child else {number: int(signal.SIGSTOP) for number in JOB_CONTROL_STOPS}
@@ -257,7 +308,7 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
     if params["ready_check"] and not params["ready_port"]:
         raise click.UsageError("--ready-check needs --ready-port to serve the answer on")
 
-    hooks_dir = params["hooks_dir"]
+    hooks_dir = params["hooks_dir"] if setting.on_host else None
     try:
         found = {phase: hooks.discover(hooks_dir, phase) if hooks_dir else () for phase in hooks.PHASES}
     except ValueError as exc:
@@ -273,7 +324,7 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
 
     config = Config(
         command=tuple(params["command"]),
-        cwd=os.getcwd(),
+        cwd=os.getcwd() if setting.on_host else "",
         single_child=single_child,
         rewrite=rewrite,
         remap_exit=dict(params["remap_exit"]),
