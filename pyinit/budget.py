@@ -9,6 +9,8 @@ The CLI and the Kubernetes example's test use this function; the README states i
 
 from __future__ import annotations
 
+from pyinit.config import Config
+
 #: Once the main child has exited, what is left gets SIGTERM and this long
 #: before SIGKILL.
 LEFTOVER_TIMEOUT = 1.0
@@ -67,3 +69,19 @@ def plan_kill_timeout(
             f"{seconds(before_stop + after_exit + kill_timeout)}"
         )
     return kill_timeout
+
+
+def plan_for(config: Config, grace_period: float | None) -> float | None:
+    """``plan_kill_timeout`` with a Config's delay, hooks and timeouts, inside ``grace_period``.
+
+    pyinit plans in its own ``--grace-period``; the doctor plans in what the
+    kubelet really leaves it, with the same numbers.
+    """
+    return plan_kill_timeout(
+        grace_period=grace_period,
+        pre_stop_delay=config.pre_stop_delay,
+        pre_stop_hooks=len(config.pre_stop_hooks()),
+        post_stop_hooks=len(config.post_stop),
+        hook_timeout=config.hook_timeout,
+        kill_timeout=config.kill_timeout,
+    )

@@ -348,14 +348,7 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
         ready_check=params["ready_check"],
     )
     try:
-        kill_timeout = budget.plan_kill_timeout(
-            grace_period=config.grace_period,
-            pre_stop_delay=config.pre_stop_delay,
-            pre_stop_hooks=len(config.pre_stop_hooks()),
-            post_stop_hooks=len(config.post_stop),
-            hook_timeout=config.hook_timeout,
-            kill_timeout=config.kill_timeout,
-        )
+        kill_timeout = budget.plan_for(config, config.grace_period)
     except budget.BudgetError as exc:
         raise click.UsageError(str(exc)) from None
     return dataclasses.replace(config, kill_timeout=kill_timeout)
