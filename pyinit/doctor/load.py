@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 #: The start of a template action that was never rendered (Helm, Go templates).
 PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
-STDIN = "-"
+STDIN, STDIN_NAME = "-", "<stdin>"
 
 
 class InputError(Exception):
@@ -102,15 +102,16 @@ def _walk(root: str) -> Iterator[str]:
 
 
 def _read_text(path: str) -> str:
+    name = STDIN_NAME if path == STDIN else path
     try:
         if path == STDIN:
             return sys.stdin.read()
         with open(path, encoding="utf-8") as stream:
             return stream.read()
     except UnicodeDecodeError:
-        raise InputError(path, None, "not UTF-8 text") from None
+        raise InputError(name, None, "not UTF-8 text") from None
     except OSError as exc:
-        raise InputError(path, None, exc.strerror or str(exc)) from None
+        raise InputError(name, None, exc.strerror or str(exc)) from None
 
 
 def read(paths: Sequence[str]) -> Inputs:
@@ -127,6 +128,7 @@ def read(paths: Sequence[str]) -> Inputs:
             raise InputError(given, None, "no such file or directory")
         for path in files:
             text = _read_text(path)
+            path = STDIN_NAME if path == STDIN else path
             if is_dockerfile(path):
                 inputs.dockerfiles.append(Dockerfile(path, text))
                 continue

@@ -84,7 +84,11 @@ class Process:
 
     @property
     def delay(self) -> float:
-        return self.pyinit.pre_stop_delay if self.pyinit else 0.0
+        """How long the app keeps serving after the stop signal: pyinit's delay, or a shell trap's sleep."""
+        if self.pyinit:
+            return self.pyinit.pre_stop_delay
+        trap = self.shell or self.app_shell
+        return (trap.trap_sleep or 0.0) if trap and trap.traps_term else 0.0
 
     def where_of(self, option: str) -> tuple[Where, str]:
         """Where an option's value is set: its PYINIT_* variable, or else the command line."""

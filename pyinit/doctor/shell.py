@@ -34,6 +34,8 @@ class Script:
     lone: bool
     #: ``trap ... TERM``: the shell handles the stop signal itself.
     traps_term: bool
+    #: How long that trap sleeps before it stops the app (the seeds' trap-based delay), if it does.
+    trap_sleep: float | None = None
 
 
 def script_of(argv: Sequence[str]) -> tuple[str, tuple[str, ...]] | None:
@@ -64,13 +66,17 @@ def _commands(text: str) -> list[list[str]]:
 
 def read_script(text: str, positional: Sequence[str] = ()) -> Script:
     commands = _commands(text)
-    traps_term = any(
-        command[command[0] in _SEPARATORS :][:1] == ["trap"]
-        and any(word.upper().removeprefix("SIG") in ("TERM", "15") for word in command[2:])
-        for command in commands
-    )
+    traps = [
+        words[1]
+        for words in ([word for word in command if word not in _SEPARATORS] for command in commands)
+        if words[:1] == ["trap"]
+        and len(words) > 2
+        and any(word.upper().removeprefix("SIG") in ("TERM", "15") for word in words[2:])
+    ]
+    traps_term = bool(traps)
+    trap_sleep = sleep_seconds(("sh", "-c", traps[-1])) if traps else None
     if not commands:
-        return Script(text, (), False, False, traps_term)
+        return Script(text, (), False, False, traps_term, trap_sleep)
     last = commands[-1]
     separator = last[0] if last[0] in _SEPARATORS else ""
     words = [word for word in last if word not in _SEPARATORS]
@@ -83,7 +89,7 @@ def read_script(text: str, positional: Sequence[str] = ()) -> Script:
         while filled[:1] in (["-a"], ["-c"], ["-l"]):
             filled = filled[2:] if filled[0] == "-a" else filled[1:]
     lone = len(commands) == 1 and not execs
-    return Script(text, tuple(filled), execs, lone, traps_term)
+    return Script(text, tuple(filled), execs, lone, traps_term, trap_sleep)
 
 
 def program(argv: Sequence[str]) -> tuple[str, tuple[str, ...]]:

@@ -8,6 +8,7 @@ like the container's image. A Dockerfile no container uses is a target itself.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -133,6 +134,13 @@ def for_image(image: Image) -> Target:
     )
 
 
+def pyinit_fix(target: Target, *options: str) -> str:
+    """The command line that puts pyinit in front, written where this target's is."""
+    if target.container is not None:
+        return f"command: {json.dumps(['pyinit', *options, '--'])[:-1]}, ...]"
+    return f"ENTRYPOINT {json.dumps(['pyinit', *options, '--'])}"
+
+
 def summary(target: Target) -> str:
     """One line: what runs, and what happens at the stop."""
     proc = target.process
@@ -149,8 +157,8 @@ def summary(target: Target) -> str:
     line = target.timeline
     steps = [f"preStop {seconds(line.pre_stop)}"] if line.pre_stop else []
     steps.append(f"{signal_name(target.stop_signal)}{'' if target.stop_signal_known else ' (assumed)'}")
-    if config is not None and config.pre_stop_delay:
-        steps.append(f"{seconds(config.pre_stop_delay)} delay")
+    if proc.delay:
+        steps.append(f"{seconds(proc.delay)} delay" + ("" if config else " (a trap's sleep)"))
     delivered = proc.delivered(target.stop_signal)
     if delivered is None:
         steps.append("the stop command")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from pyinit.doctor.findings import ERROR, NOTE, WARNING, Finding
 from pyinit.doctor.load import Where
-from pyinit.doctor.target import Target
+from pyinit.doctor.target import Target, pyinit_fix
 from pyinit.signals import signal_name
 
 #: Servers that stop at once on SIGTERM and drain on another signal (the first is the one to rewrite to).
@@ -86,7 +86,7 @@ def check(target: Target) -> Iterator[Finding]:
             origin.where,
             f"`{' '.join(proc.argv)}` runs as PID 1 with no init: the kernel gives PID 1 no default action "
             "for SIGTERM, so unless the app handles it the stop waits for the SIGKILL, and orphans are never reaped.",
-            f"Run it under pyinit: {_pyinit_fix(target, '--pre-stop-delay 5')}.",
+            f"Run it under pyinit: {pyinit_fix(target, '--pre-stop-delay', '5')}.",
         )
     yield from _signals(target)
     config = proc.pyinit
@@ -119,12 +119,6 @@ def check(target: Target) -> Iterator[Finding]:
             "the check goes without them.",
             "Pass the ConfigMap too, or set the PYINIT_* values in env.",
         )
-
-
-def _pyinit_fix(target: Target, options: str) -> str:
-    if target.container is not None:
-        return f'command: ["pyinit", {", ".join(repr(o) for o in options.split())}, "--", ...]'
-    return f'ENTRYPOINT ["pyinit", {", ".join(repr(o) for o in options.split())}, "--"]'
 
 
 def _shells(target: Target) -> Iterator[Finding]:
@@ -188,8 +182,8 @@ def _signals(target: Target) -> Iterator[Finding]:
         return
     server = _server(proc.server)
     delivered = proc.delivered(target.stop_signal)
-    if server is None or delivered is None or delivered == 0:
-        return
+    if server is None or delivered is None or delivered == 0 or proc.shell is not None:
+        return  # a shell at PID 1 passes nothing on: that is its own finding
     drains_on = GRACEFUL[server]
     if delivered in drains_on:
         return
@@ -203,7 +197,7 @@ def _signals(target: Target) -> Iterator[Finding]:
             "--pre-stop-delay 5, which also outwaits the endpoint removal."
         )
     else:
-        fix = f"Run it under pyinit: {_pyinit_fix(target, f'--rewrite {rewrite} --pre-stop-delay 5')}."
+        fix = f"Run it under pyinit: {pyinit_fix(target, '--rewrite', rewrite, '--pre-stop-delay', '5')}."
     unless = "" if target.stop_signal_known else " (unless the base image sets a STOPSIGNAL)"
     yield Finding(
         ERROR if target.stop_signal_known else WARNING,

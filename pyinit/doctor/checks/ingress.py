@@ -53,7 +53,7 @@ class Settings:
         if name in self._global:
             value, where = self._global[name]
             return Setting(value, where, f"ConfigMap data[{name}]", True)
-        return Setting(DEFAULTS[name], ingress.where, f"metadata.annotations[{key}]", False)
+        return Setting(DEFAULTS[name], ingress.where, f"ingress-nginx's {name} (default {DEFAULTS[name]})", False)
 
 
 def _number(text: str) -> float | None:

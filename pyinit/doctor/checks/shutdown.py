@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from pyinit.budget import seconds
 from pyinit.doctor.findings import ERROR, NOTE, WARNING, Finding
-from pyinit.doctor.target import Target
+from pyinit.doctor.target import Target, pyinit_fix
 
 #: How long the endpoint removal takes to reach kube-proxy and ingress-nginx, by the seeds' accounts.
 PROPAGATION = "1-5 s"
@@ -47,8 +47,7 @@ def check(target: Target) -> Iterator[Finding]:
         )
     if over is not None:
         yield Finding(ERROR, "budget", target.subject, grace_field, workload.grace_where, *over)
-        return
-    if config is not None and config.grace_period is None and config.kill_timeout is None:
+    elif config is not None and config.grace_period is None and config.kill_timeout is None:
         cut = ", and the post-stop hooks never run" if config.post_stop else ""
         yield Finding(
             WARNING if config.post_stop else NOTE,
@@ -81,26 +80,27 @@ def _delay(target: Target) -> Iterator[Finding]:
     if line.pre_stop != 0.0 or proc.delay or target.served is False:
         return
     workload = target.workload
-    share = (
-        f"about 1/{workload.replicas} of the traffic" if workload and workload.replicas else "its share of the traffic"
-    )
-    app = f"`{' '.join(proc.app)}`" if proc.app else "the app"
+    replicas = workload.replicas if workload else None
+    share = f"about 1/{replicas} of the traffic" if replicas else "its share of the traffic"
+    share = "all of the traffic" if replicas == 1 else share
+    app = f"`{' '.join(proc.app)}`" if proc.app else "The app"
     if proc.pyinit is not None:
         where, field = proc.where_of("pre_stop_delay")
         fix = "Set PYINIT_PRE_STOP_DELAY=5 (the propagation delay plus a margin; more on a large cluster)."
-    else:
+    elif workload is not None:
         where, field = target.where, target.label("lifecycle.preStop")
         fix = (
             "Run the app under pyinit --pre-stop-delay 5 (which also turns /ready off at T0), "
             "or add lifecycle.preStop.sleep.seconds: 5."
         )
-    if workload is None:
-        field = "ENV PYINIT_PRE_STOP_DELAY" if proc.pyinit else field
+    else:
+        where, field = proc.origin.where, proc.origin.field
+        fix = f"Run the app under pyinit with a delay: {pyinit_fix(target, '--pre-stop-delay', '5')}."
     problem = (
         f"{app} gets the stop signal at T0, while the endpoint removal takes {PROPAGATION} to reach kube-proxy and "
         f"the ingress: requests still routed to it in that window are refused (502), {share}, at each pod a rollout "
         "replaces."
     )
     if not target.served:
-        problem = f"If it serves traffic: {problem}"
+        problem = f"If it serves traffic: {problem[0].lower()}{problem[1:]}"
     yield Finding(ERROR if target.served else WARNING, "no-delay", target.subject, field, where, problem, fix)
