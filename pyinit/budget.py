@@ -4,7 +4,8 @@ The platform (``terminationGracePeriodSeconds``, ``docker stop -t``, ECS
 ``stopTimeout``) SIGKILLs the container when its grace period runs out. If
 pyinit is still draining then, the post-stop hooks never run and the last log
 line is never written. So pyinit plans its own kill deadline to fall first.
-The CLI and the Kubernetes example's test use this function; the README states it once.
+The CLI, pyinit-doctor and the Kubernetes example's test use this rule (the
+first two through ``plan_for``); the README states it once.
 """
 
 from __future__ import annotations

@@ -578,9 +578,9 @@ def test_without_pyyaml_the_doctor_asks_for_it_in_one_line(tmp_path: Path) -> No
         "import sys; sys.modules['yaml'] = None; from pyinit.doctor.__main__ import main; main()",
     ]
     report = run_doctor("d.yaml", cwd=tmp_path, python=blocked)
-    assert (
-        report.code == 2
-        and report.err == "[pyinit-doctor] error: d.yaml: reading YAML needs PyYAML: pip install 'PyYAML>=5.1'\n"
+    assert report.code == 2 and report.err == (
+        "[pyinit-doctor] error: d.yaml: reading YAML needs PyYAML, the doctor extra: "
+        "pip install 'pyinit-containers[doctor]'\n"
     )
     write(tmp_path, "Dockerfile", 'FROM x\nENTRYPOINT ["pyinit", "--pre-stop-delay", "3", "--"]\nCMD ["app"]\n')
     assert run_doctor("Dockerfile", cwd=tmp_path, python=blocked).code == 0  # Dockerfiles need no PyYAML

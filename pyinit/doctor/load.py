@@ -144,7 +144,9 @@ def _yaml_documents(path: str, text: str) -> list[object]:
     try:  # only the doctor needs PyYAML (the ``doctor`` extra), and only for YAML
         import yaml
     except ImportError:
-        raise InputError(path, None, "reading YAML needs PyYAML: pip install 'PyYAML>=5.1'") from None
+        raise InputError(
+            path, None, "reading YAML needs PyYAML, the doctor extra: pip install 'pyinit-containers[doctor]'"
+        ) from None
 
     class Loader(yaml.SafeLoader):
         pass
