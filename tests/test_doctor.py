@@ -534,6 +534,7 @@ spec:
             deployment(container("lifecycle: {stopSignal: SIGNOPE}")),
             "signal.yaml:17: lifecycle.stopSignal: 'SIGNOPE' is not a known signal name",
         ),
+        ("kind.yaml", "apiVersion: v1\nkind: [Pod]\n", "kind.yaml:2: kind: expected a string, got ['Pod']"),
         ("Dockerfile", "FROM x\nRUNN echo\n", "Dockerfile:2: unknown instruction 'RUNN'"),
         ("Dockerfile", "# no FROM here\n", "Dockerfile: no FROM: not a Dockerfile"),
         ("Dockerfile", "FROM x\nSTOPSIGNAL NOPE\n", "Dockerfile:2: STOPSIGNAL: 'NOPE' is not a known signal name"),

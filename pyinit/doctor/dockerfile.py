@@ -60,6 +60,11 @@ class Image:
             return base.rsplit(".", 1)[0]
         return os.path.basename(os.path.dirname(os.path.abspath(self.path)))
 
+    @property
+    def front(self) -> Form | None:
+        """The instruction whose command starts PID 1: ENTRYPOINT, unless it is empty or missing, then CMD."""
+        return self.entrypoint if self.entrypoint and self.entrypoint.argv else self.cmd
+
     def argv(self) -> tuple[str, ...]:
         """What ``docker run IMAGE`` runs. A shell-form ENTRYPOINT gets CMD only as the shell's $0, $1..."""
         return (self.entrypoint.argv if self.entrypoint else ()) + (self.cmd.argv if self.cmd else ())

@@ -134,6 +134,8 @@ def read(paths: Sequence[str]) -> Inputs:
                 continue
             for body in _yaml_documents(path, text):
                 if isinstance(body, YamlMap) and "kind" in body:
+                    if not isinstance(body["kind"], str):
+                        raise InputError(path, body.lines["kind"], f"kind: expected a string, got {body['kind']!r}")
                     inputs.documents.append(Document(path, body))
                 elif body is not None:
                     inputs.other_documents += 1

@@ -66,8 +66,8 @@ def for_container(workload: Workload, container: Container, image: Image | None,
     elif image is not None and (image.entrypoint or image.cmd or image.base_known):
         entry = image.entrypoint.argv if image.entrypoint else ()
         argv = entry + (container.args if container.args is not None else (image.cmd.argv if image.cmd else ()))
-        form = image.entrypoint or image.cmd
-        if form is not None and (image.entrypoint or container.args is None):
+        form = image.front
+        if form is not None and (form is image.entrypoint or container.args is None):
             where, field = form.where, form.keyword
         elif container.args_where:
             where, field = container.args_where, f"{container.field}.args"
@@ -112,7 +112,7 @@ def for_container(workload: Workload, container: Container, image: Image | None,
 
 
 def for_image(image: Image) -> Target:
-    form = image.entrypoint or image.cmd
+    form = image.front
     known = form is not None or image.base_known
     where, field = (form.where, form.keyword) if form is not None else (image.where, "FROM")
     origin = process.Origin(where, field, image.env_where, {name: f"ENV {name}" for name in image.env})

@@ -125,7 +125,7 @@ def _shells(target: Target) -> Iterator[Finding]:
     proc = target.process
     origin = proc.origin
     image = target.image
-    form = (image.entrypoint or image.cmd) if image and origin.field in ("ENTRYPOINT", "CMD") else None
+    form = image.front if image and origin.field in ("ENTRYPOINT", "CMD") else None
     if proc.shell is not None and not proc.shell.traps_term:
         lone = " (bash would exec a lone command; dash, Debian's /bin/sh, does not)" if proc.shell.lone else ""
         ignored = ""
