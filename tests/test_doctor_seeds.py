@@ -1,4 +1,4 @@
-"""pyinit-doctor on the seeds' own snippets (tests/doctor/seeds/) and on the repository's examples.
+"""pyinit-doctor on the seeds' own snippets (tests/doctor/seeds/), the repository's examples and the docs' manifest.
 
 Each "before" is the broken setup a seed describes and must get the finding the
 seed is about; each "after" is the seed's fix and must get none of those, and
@@ -73,3 +73,19 @@ def test_the_example_deployment_alone_and_the_dockerfile_alone() -> None:
     assert alone.code == 0 and "entrypoint-assumed" in codes(alone.json())
     image = run_doctor("--format", "json", "Dockerfile.example")
     assert image.code == 0 and not image.findings()
+
+
+def test_the_broken_manifest_of_the_docs() -> None:
+    """tests/doctor/broken.yaml, the one docs/doctor.md shows a run on."""
+    report = run_doctor("--format", "json", "tests/doctor/broken.yaml")
+    assert report.code == 1
+    assert codes(report.json()) == {
+        "budget",
+        "drain-signal",
+        "double-delay",
+        "probe-stays-ready",
+        "max-unavailable",
+        "no-pdb",
+        "retry-non-idempotent",
+        "proxy-timeout",
+    }

@@ -40,8 +40,9 @@ def check(target: Target) -> Iterator[Finding]:
         )
     elif config is not None and line.over_budget:
         over = (
-            f"terminationGracePeriodSeconds {line.grace:g}{default}{after} leaves pyinit {seconds(left)}, and in that "
-            f"{line.over_budget}: the kubelet's SIGKILL comes before pyinit's shutdown ends, mid-drain.",
+            f"terminationGracePeriodSeconds {line.grace:g}{default}{after} leaves pyinit {seconds(left)}, and by "
+            f"pyinit's own rule, planned in that, {line.over_budget}: the kubelet's SIGKILL comes before pyinit's "
+            "shutdown ends, mid-drain.",
             "Raise terminationGracePeriodSeconds, or shorten the delay, the hooks or the kill timeout; "
             f"PYINIT_GRACE_PERIOD={left:g} makes pyinit plan inside the real limit.",
         )
