@@ -53,12 +53,11 @@ def test_each_fix_gets_none_of_those_findings_and_no_error(fixture: str) -> None
         assert not [f for f in report.findings() if f["severity"] == "error"]
 
 
-def test_the_examples_have_no_error_finding() -> None:
+def test_the_examples_have_no_finding_at_all() -> None:
     """The reference setup: examples/ with the Dockerfile its image is built from."""
     report = run_doctor("--format", "json", "examples/", "Dockerfile.example")
     assert report.code == 0, report.out
-    errors = [f for f in report.findings() if f["severity"] == "error"]
-    assert not errors
+    assert report.findings() == []  # with examples/kubernetes/pdb.yaml, not even a warning
     summary = report.json()["summary"]
     assert (summary["workloads"], summary["images"]) == (1, 1)
     (group,) = report.json()["groups"]
