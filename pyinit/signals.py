@@ -6,23 +6,57 @@ knows *what* a signal is called and which ones may be forwarded at all.
 
 from __future__ import annotations
 
+import re
 import signal
 
-#: Every catchable classic signal. SIGKILL and SIGSTOP cannot be caught, and
-#: SIGCHLD is pyinit's own business (it drives reaping), so none is forwarded.
+#: The real-time signals, as the C library numbers them (glibc keeps the first
+#: two kernel ones, 32 and 33, for its threads).
+REALTIME: range = range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+
+#: Every catchable signal. SIGKILL and SIGSTOP cannot be caught, and SIGCHLD is
+#: pyinit's own business (it drives reaping), so none of those is forwarded.
 FORWARDABLE: frozenset[int] = frozenset(range(1, 32)) - {
     signal.SIGKILL,
     signal.SIGSTOP,
     signal.SIGCHLD,
-}
+} | frozenset(REALTIME)
 
-#: Terminal job-control stops. In session mode the child has no terminal of
-#: pyinit's to be stopped by, so these are turned into SIGSTOP (as dumb-init does).
+#: Terminal job-control stops. After forwarding one, pyinit stops itself (as
+#: dumb-init does). In session mode the child has no terminal of pyinit's to be
+#: stopped by, so by default these reach it as SIGSTOP.
 JOB_CONTROL_STOPS: frozenset[int] = frozenset({signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+
+#: Classic names with their aliases (SIGIOT, SIGCLD, SIGPOLL), as the shell knows them.
+_CLASSIC: dict[str, int] = {
+    name: int(member.value) for name, member in signal.Signals.__members__.items() if 1 <= member.value <= 31
+}
+_REALTIME_NAME = re.compile(r"SIGRT(MIN|MAX)(?:([+-])(\d+))?")
+
+
+def _realtime_name(number: int) -> str:
+    """``SIGRTMIN+N`` up to the middle of the range, ``SIGRTMAX-N`` above it, as ``kill -l`` prints them."""
+    above, below = number - signal.SIGRTMIN, signal.SIGRTMAX - number
+    if above <= (REALTIME.stop - 1 - REALTIME.start) // 2:
+        return f"SIGRTMIN+{above}" if above else "SIGRTMIN"
+    return f"SIGRTMAX-{below}" if below else "SIGRTMAX"
+
+
+def _parse_realtime(name: str, text: str) -> int | None:
+    """``SIGRTMIN[+N|-N]`` or ``SIGRTMAX[+N|-N]``; None when ``name`` is not of that form."""
+    match = _REALTIME_NAME.fullmatch(name)
+    if not match:
+        return None
+    base, sign, offset = match.groups()
+    number = (signal.SIGRTMIN if base == "MIN" else signal.SIGRTMAX) + (-1 if sign == "-" else 1) * int(offset or 0)
+    if number not in REALTIME:
+        raise ValueError(
+            f"{text!r} is outside the real-time signals, SIGRTMIN ({REALTIME.start}) to SIGRTMAX ({REALTIME.stop - 1})"
+        )
+    return number
 
 
 def parse_signal(text: str, *, allow_zero: bool = False) -> int:
-    """Turn ``TERM``, ``SIGTERM``, ``term`` or ``15`` into 15.
+    """Turn ``TERM``, ``SIGTERM``, ``term``, ``15``, ``RTMIN+3`` or ``SIGRTMAX-2`` into its number.
 
     Raises ValueError naming the bad value. ``0`` is only accepted where it
     means "drop the signal" (the TO side of a rewrite).
@@ -30,25 +64,26 @@ def parse_signal(text: str, *, allow_zero: bool = False) -> int:
     value = text.strip()
     if value.isdigit():
         number = int(value)
-        if number == 0 and allow_zero:
-            return 0
-        if 1 <= number <= 31:
+        if (number == 0 and allow_zero) or 1 <= number <= 31 or number in REALTIME:
             return number
-        raise ValueError(f"{text!r} is not a signal number from 1 to 31")
+        raise ValueError(
+            f"{text!r} is not a signal number from 1 to 31 or {REALTIME.start} to {REALTIME.stop - 1} (real-time)"
+        )
     name = value.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
-    member = getattr(signal.Signals, name, None) if name.isidentifier() else None
-    if member is None or not 1 <= member.value <= 31:
+    named = _CLASSIC.get(name) or _parse_realtime(name, text)
+    if named is None:
         raise ValueError(f"{text!r} is not a known signal name")
-    return int(member.value)
+    return named
 
 
 _NAMES: dict[int, str] = {member.value: member.name for member in signal.Signals}
+_NAMES.update({number: _realtime_name(number) for number in REALTIME})
 
 
 def signal_name(number: int) -> str:
-    """``15`` -> ``SIGTERM``; used in every log line about a signal (a dict: enum lookups cost µs)."""
+    """``15`` -> ``SIGTERM``, ``37`` -> ``SIGRTMIN+3``; a dict, as enum lookups cost µs on every forward."""
     return _NAMES.get(number, f"signal {number}")
 
 
@@ -62,7 +97,7 @@ def block_all() -> None:
 
 
 def reset_dispositions() -> None:
-    """Set every catchable signal back to SIG_DFL in pyinit itself.
+    """Set every catchable signal, real-time ones included, back to SIG_DFL in pyinit itself.
 
     Children inherit ignored dispositions across exec. A launcher that ignored
     SIGINT, or worse SIGCHLD (which makes the kernel reap for us and lose exit
