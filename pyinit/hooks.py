@@ -81,7 +81,7 @@ class HookRunner:
     def start(self, hook: Hook, env: Mapping[str, str], on_exit: Callable[[int], None]) -> int:
         """Start one hook (ExecError if it cannot be); its process group is killed at the timeout."""
         options = SpawnOptions(
-            env={**os.environ, **env, "PYINIT_PHASE": hook.phase}, cwd=self._cwd, user=self._user, quiet_stdin=True
+            env={**env, "PYINIT_PHASE": hook.phase}, cwd=self._cwd, user=self._user, quiet_stdin=True
         )
 
         def exited(code: int) -> None:

@@ -107,7 +107,12 @@ class Lifecycle:
     def _spawn_child(self) -> None:
         config = self.config
         try:
-            options = SpawnOptions(user=config.user, take_tty=self._take_tty, new_session=not config.single_child)
+            options = SpawnOptions(
+                user=config.user,
+                take_tty=self._take_tty,
+                new_session=not config.single_child,
+                socket_activated=True,
+            )
             self.child_pid = self._children.start(config.command, options, self._child_exited)
         except ExecError as exc:
             self.log.error("exec_failed", str(exc), code=exc.code)

@@ -1,11 +1,20 @@
 """Starting processes: the main child and every hook go through ``spawn``.
 
 subprocess.Popen does the fork/exec: it reports exec failures back to the
-parent, switches user and groups, and closes every inherited descriptor. The
-one thing it cannot do is undo pyinit's blocked signal mask, which the child
-would otherwise inherit, so a tiny pre-exec step clears it (and takes the
-terminal, when handing one over). Popen never waits for these children: the
-process table reaps them and writes the status back (see ``Children.reap``).
+parent and switches user and groups. Descriptors pass through as tini and
+dumb-init pass them: whatever pyinit inherited (a socket-activated listener,
+a pipe, ``exec 3>log``) reaches every child under the same number, and what
+pyinit opens itself never does, because Python opens everything close-on-exec
+(PEP 446). So Popen is told not to close anything (``close_fds=False``).
+
+A tiny pre-exec step does what Popen cannot: it clears pyinit's blocked signal
+mask, which the child would otherwise inherit, takes the terminal when handing
+one over, and sets the few variables pyinit adds to its own environment. Those
+are set in the child, between fork and exec, because one of them is the
+child's own pid (``LISTEN_PID``, for socket activation). Popen is given no
+``env``, so it execs with that environment. Popen never waits for these
+children: the process table reaps them and writes the status back (see
+``Children.reap``).
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import pwd
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from pyinit import kernel
@@ -63,10 +72,11 @@ class ExecError(Exception):
         self.code = code
 
 
-def _child_setup(take_tty: bool) -> Callable[[], None]:
+def _child_setup(take_tty: bool, env: Mapping[str, str], own_listen_pid: bool) -> Callable[[], None]:
     orphan_guard = os.getpid() != 1
     if orphan_guard:
         kernel.load_libc()
+    additions = list(env.items())
 
     def setup() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
@@ -74,36 +84,48 @@ def _child_setup(take_tty: bool) -> Callable[[], None]:
             kernel.die_with_parent()
         if take_tty:
             kernel.take_terminal()
+        for name, value in additions:
+            os.putenv(name, value)
+        if own_listen_pid:
+            os.putenv("LISTEN_PID", str(os.getpid()))
 
     return setup
 
 
 @dataclass(frozen=True)
 class SpawnOptions:
-    """How one process is started: the main child and the hooks differ only in these."""
+    """How one process is started: the main child and the hooks differ only in these.
 
-    env: Mapping[str, str] | None = None
+    ``env`` is added to pyinit's own environment. With ``socket_activated``, a
+    ``LISTEN_PID`` that names pyinit is rewritten to name the child: the
+    sockets systemd or podman handed to pyinit are meant for the app, and
+    ``sd_listen_fds()`` only takes them under its own pid.
+    """
+
+    env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     user: User | None = None
     take_tty: bool = False
     new_session: bool = True
     quiet_stdin: bool = False
+    socket_activated: bool = False
 
 
 def spawn(argv: Sequence[str], options: SpawnOptions) -> subprocess.Popen[bytes]:
     """Start ``argv``; raise ExecError with 126/127 when it cannot be executed."""
     user = options.user
-    child_env = dict(os.environ if options.env is None else options.env)
+    additions = dict(options.env)
     if user is not None and user.home:
-        child_env["HOME"] = user.home
+        additions["HOME"] = user.home
+    own_listen_pid = options.socket_activated and os.environ.get("LISTEN_PID") == str(os.getpid())
     try:
         return subprocess.Popen(
             list(argv),
-            env=child_env,
             cwd=options.cwd,
             stdin=subprocess.DEVNULL if options.quiet_stdin else None,
+            close_fds=False,
             start_new_session=options.new_session,
-            preexec_fn=_child_setup(options.take_tty),
+            preexec_fn=_child_setup(options.take_tty, additions, own_listen_pid),
             user=None if user is None else user.uid,
             group=None if user is None else user.gid,
             extra_groups=None if user is None else list(user.groups),
