@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Callable
 
 from pyinit.log import DEBUG, INFO, Log
-from pyinit.signals import signal_name
+from pyinit.signals import JOB_CONTROL_STOPS, signal_name
 from pyinit.spawn import SpawnOptions, spawn
 
 
@@ -76,6 +76,7 @@ class Children:
         every microsecond before the kill is forwarding latency.
         """
         to = self._rewrite.get(number, number)
+        reached = True
         if to:
             try:
                 if self._single_child:
@@ -83,12 +84,15 @@ class Children:
                 else:
                     os.killpg(pid, to)
             except ProcessLookupError:
-                return
+                reached = False
         level = INFO if timeline else DEBUG
-        if self._log.wants(level):
+        if reached and self._log.wants(level):
             self._log_forward(level, number, to, pid)
-        if to == signal.SIGSTOP and number != to and not self._single_child:
-            # Job control: the child is stopped, so stop with it; SIGCONT wakes both.
+        if number in JOB_CONTROL_STOPS:
+            # dumb-init's rule: whatever the child got (SIGSTOP, the stop as it is with -c,
+            # a rewrite, nothing), a terminal stop suspends the init too, so that the shell
+            # or supervisor above sees it stop. SIGCONT wakes both. PID 1 cannot stop itself.
+            self._log.debug("job_control", f"{signal_name(number)}: suspending pyinit until SIGCONT")
             os.kill(os.getpid(), signal.SIGSTOP)
 
     def _log_forward(self, level: int, number: int, to: int, pid: int) -> None:
