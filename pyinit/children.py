@@ -56,6 +56,14 @@ class Children:
             process.returncode = code  # so Popen never waits on a pid we already reaped
             on_exit(code)
 
+    def kill_started(self) -> None:
+        """SIGKILL every process pyinit started (the child, running hooks) and has not reaped."""
+        for pid in self._owners:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     @staticmethod
     def any_left() -> bool:
         """Whether any child (alive or a zombie) remains; reaps nothing.

@@ -3,8 +3,8 @@
     STARTING --pre-start hooks done--> RUNNING
     RUNNING --stop signal (T0)--> DRAINING   readiness off, pre-stop hooks, delay
     DRAINING --delay over and hooks done, or a second stop signal--> STOPPING
-    STOPPING                                 stop sent; the kill deadline SIGKILLs the tree
-    any --main child exited--> FINISHING     sweep leftovers, post-stop hooks
+    STOPPING                                 stop sent; the kill deadline SIGKILLs the tree (with -c: the child)
+    any --main child exited--> FINISHING     sweep leftovers (not with -c), post-stop hooks
     FINISHING --> DONE                       exit with the child's (remapped) code
 
 The state decides what a signal means: a stop signal starts the drain in
@@ -219,6 +219,12 @@ class Lifecycle:
             self._timers.set("kill", timeout, self._kill)
 
     def _kill(self) -> None:
+        if self.config.single_child:
+            # -c asked for "only my direct child": the deadline kills it, not what it started.
+            assert self.child_pid is not None
+            os.kill(self.child_pid, signal.SIGKILL)
+            self.log.info("killed", f"kill timeout passed: sent SIGKILL to pid {self.child_pid}", pids=[self.child_pid])
+            return
         self._killed = frozenset(
             self._signal_tree(signal.SIGKILL, "killed", "kill timeout passed: sent SIGKILL to", empty="nothing")
         )
@@ -264,9 +270,11 @@ class Lifecycle:
     def _sweep(self, then: Callable[[], None]) -> None:
         """TERM whatever descendants remain, KILL them after a short deadline, then go on.
 
-        Completion is noticed by the reaper (``on_reaped``): no polling.
+        Completion is noticed by the reaper (``on_reaped``): no polling. With -c
+        nothing is swept, as under dumb-init: whoever chose it asked that only
+        the child be signalled, and what it left behind is theirs.
         """
-        if not self._children.any_left():
+        if self.config.single_child or not self._children.any_left():
             then()
             return
         self._after_sweep = then

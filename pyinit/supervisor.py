@@ -50,11 +50,16 @@ def boot(config: Config, server: Any = None) -> int:
             else:
                 life.on_signal(info.si_signo)
     except Exception:
-        # A bug in pyinit must not leave the child running unsupervised.
+        # A bug in pyinit must not leave the child running unsupervised. With -c
+        # only what pyinit started is killed: what the child started is not its to touch.
         import traceback
 
-        log.error("internal_error", "internal error, killing every descendant:\n" + traceback.format_exc().rstrip())
-        tree.signal_descendants(signal.SIGKILL)
+        whom = "what it started" if config.single_child else "every descendant"
+        log.error("internal_error", f"internal error, killing {whom}:\n" + traceback.format_exc().rstrip())
+        if config.single_child:
+            children.kill_started()
+        else:
+            tree.signal_descendants(signal.SIGKILL)
         return 70  # EX_SOFTWARE
 
 
