@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,17 @@ def proc_status(pid: int) -> dict[str, str]:
     return fields
 
 
+def state(pid: int) -> str:
+    """The process state letter: R, S, T (stopped), Z..."""
+    return proc_status(pid)["State"][0]
+
+
+def pending(pid: int, number: int) -> bool:
+    """Whether signal ``number`` waits to be handled by ``pid`` (sent to it or to its group)."""
+    status = proc_status(pid)
+    return bool((int(status["ShdPnd"], 16) | int(status["SigPnd"], 16)) >> (number - 1) & 1)
+
+
 def descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
@@ -137,8 +148,16 @@ class Watched:
                 pass
 
 
+PYINIT = (PY, "-m", "pyinit")
+
+
 class Pyinit(Watched):
-    """One running pyinit, with its output collected line by line."""
+    """One running pyinit, with its output collected line by line.
+
+    ``program`` replaces ``python -m pyinit``: the compatibility tests run tini
+    and dumb-init the same way, or put a launcher in front (it must exec, so
+    that the pid found is the init's). ``pass_fds`` keeps descriptors open for it.
+    """
 
     def __init__(
         self,
@@ -148,17 +167,20 @@ class Pyinit(Watched):
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         stdin: int | None = subprocess.DEVNULL,
+        program: Sequence[str] = PYINIT,
+        pass_fds: Sequence[int] = (),
     ) -> None:
         prefix = list(NAMESPACE or []) if mode == "pid1" else []
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.mode = mode
         proc = subprocess.Popen(
-            [*prefix, PY, "-m", "pyinit", *args],
+            [*prefix, *program, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=stdin,
             env=full_env,
             cwd=cwd or str(ROOT),
+            pass_fds=pass_fds,
         )
         self.out: list[str] = []
         self.err: list[str] = []
@@ -207,6 +229,22 @@ class Pyinit(Watched):
             self.proc.wait()
 
 
+def job_stop_handled(init: Pyinit, child: int) -> None:
+    """Wait until ``init`` has handled the TSTP, TTIN or TTOU it was sent, its own SIGSTOP included.
+
+    Only then may a SIGCONT follow: a stop signal makes the kernel discard a
+    pending SIGCONT, even for a PID 1 that then ignores the stop. As a plain
+    child the init is stopped by now. As PID 1 its self-stop has no effect, so
+    a marker the init handles after the stop (SIGURG, a higher number, sent
+    later) must have reached ``child``: printed by sigprint, or pending there.
+    """
+    if init.mode == "child":
+        wait_for(lambda: state(init.pid) == "T", "the init to stop itself")
+        return
+    init.kill(signal.SIGURG)
+    wait_for(lambda: "signal SIGURG" in init.lines or pending(child, signal.SIGURG), "the init to forward SIGURG")
+
+
 MODES = ["pid1", "child"]
 
 
@@ -234,4 +272,4 @@ def start(mode: str) -> Iterator:
 
 def run_pyinit(args: list[str], *, mode: str = "child", timeout: float = WAIT, **kw) -> subprocess.CompletedProcess:
     prefix = list(NAMESPACE or []) if mode == "pid1" else []
-    return subprocess.run([*prefix, PY, "-m", "pyinit", *args], capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run([*prefix, *PYINIT, *args], capture_output=True, text=True, timeout=timeout, **kw)

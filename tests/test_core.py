@@ -19,7 +19,21 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NAMESPACE, PY, WAIT, Pyinit, fields, helper, proc_status, run_pyinit, wait_for, zombies_under
+from conftest import (
+    NAMESPACE,
+    PY,
+    WAIT,
+    Pyinit,
+    fields,
+    helper,
+    job_stop_handled,
+    proc_status,
+    run_pyinit,
+    state,
+    wait_for,
+    zombies_under,
+)
+from helpers.shutdown_support import free_port
 
 SIGPRINT = [PY, helper("sigprint.py")]
 # Signals whose default action ends a process: a child killed by one exits 128+N.
@@ -29,27 +43,28 @@ TERMINATING = sorted(
     - {signal.SIGTTIN, signal.SIGTTOU}
 )
 JOB_STOPS = {signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
-FORWARDABLE = sorted(set(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD})
+REALTIME = range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+FORWARDABLE = sorted(set(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD} | set(REALTIME))
 
 
 def name(number: int) -> str:
-    return signal.Signals(number).name
-
-
-def state(pid: int) -> str:
-    return proc_status(pid)["State"][0]
+    """As sigprint prints it."""
+    return f"SIGRTMIN+{number - signal.SIGRTMIN}" if number in REALTIME else signal.Signals(number).name
 
 
 # -- forwarding -------------------------------------------------------------------------------
 
 
-def test_every_forwardable_signal_reaches_the_child(start):
+def test_every_forwardable_signal_reaches_the_child(start, mode):
     init = start(["-c", "--", *SIGPRINT])
     init.expect("ready")
     # TERM last: it starts the shutdown sequence (still forwarded, with no delay configured).
     for number in sorted(FORWARDABLE, key=lambda n: n == signal.SIGTERM):
         init.kill(number)
         init.expect(f"signal {name(number)}")
+        if number in JOB_STOPS and mode == "child":  # pyinit stopped itself after forwarding: wake it
+            job_stop_handled(init, init.child_pid())
+            init.kill(signal.SIGCONT)
 
 
 def test_signals_go_to_the_whole_process_group_by_default(start):
@@ -137,8 +152,7 @@ def test_suspend_and_resume(start, mode, number):
     child = init.child_pid()
     init.kill(number)
     wait_for(lambda: state(child) == "T", "the child to stop")
-    if mode == "child":  # PID 1 cannot stop itself (the kernel ignores it), anywhere else it follows its child
-        wait_for(lambda: state(init.pid) == "T", "pyinit to stop")
+    job_stop_handled(init, child)  # as a plain child pyinit follows its child; PID 1 cannot stop itself
     init.kill(signal.SIGCONT)
     wait_for(lambda: state(child) in "SR", "the child to resume")
     init.expect("signal SIGCONT")
@@ -146,12 +160,19 @@ def test_suspend_and_resume(start, mode, number):
     assert f"signal {name(number)}" not in init.lines, "session mode turns it into SIGSTOP"
 
 
-def test_single_child_forwards_job_control_signals_as_they_are(start):
+@pytest.mark.parametrize("number", sorted(JOB_STOPS))
+def test_single_child_forwards_job_control_signals_as_they_are_then_stops_itself(start, mode, number):
+    """dumb-init's rule in -c mode too: no rewrite to STOP, but the init suspends after forwarding."""
     init = start(["-c", "--", *SIGPRINT])
     init.expect("ready")
-    init.kill(signal.SIGTSTP)
-    init.expect("signal SIGTSTP")
-    assert state(init.pid) in "SR"
+    child = init.child_pid()
+    init.kill(number)
+    init.expect(f"signal {name(number)}")
+    job_stop_handled(init, child)
+    assert state(child) in "SR", "the child handled it and was not stopped"
+    init.kill(signal.SIGCONT)
+    init.expect("signal SIGCONT")
+    wait_for(lambda: state(init.pid) in "SR", "pyinit to resume")
 
 
 # -- exit codes -------------------------------------------------------------------------------
@@ -304,7 +325,7 @@ def test_bash_gets_the_terminal_and_job_control(where):
             (b"sh -c 'echo RUN''NING; exec sleep 60'\n", b"RUNNING"),  # a foreground job
             (b"\x1a", b"Stopped"),  # Ctrl-Z: only works if bash owns the terminal
             (b"jobs; echo JOBS-$((1+1))\n", b"JOBS-2"),
-            (b"kill -9 %1; wait; echo GONE-$((3+3))\n", b"GONE-6"),
+            (b"kill -9 %1; fg >/dev/null 2>&1; echo GONE-$((3+3))\n", b"GONE-6"),  # fg: waits for it, unlike wait
             (b"exit 7\n", b"exit"),
         ],
     )
@@ -319,14 +340,20 @@ def test_bash_gets_the_terminal_and_job_control(where):
 def test_child_starts_in_the_callers_directory_and_pyinit_moves_to_root(start, tmp_path):
     init = start(["--", "sh", "-c", "pwd; sleep 30"], cwd=str(tmp_path))
     init.expect(str(tmp_path))
-    assert os.readlink(f"/proc/{init.pid}/cwd") == "/"
+    wait_for(lambda: os.readlink(f"/proc/{init.pid}/cwd") == "/", "pyinit to move to / once the child runs")
     assert os.readlink(f"/proc/{init.child_pid()}/cwd") == str(tmp_path)
 
 
-def test_no_descriptor_of_pyinit_leaks_into_the_child(mode):
+def test_no_descriptor_of_pyinit_leaks_into_the_child_or_hooks(mode):
+    """pyinit's own (the readiness socket, Popen's pipes) stay in pyinit; inherited ones pass (test_compat)."""
     probe = "import os; print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"
-    result = run_pyinit(["--", PY, "-c", probe], mode=mode, stdin=subprocess.DEVNULL)
-    assert json.loads(result.stdout) == [0, 1, 2, 3]  # 3 is listdir's own handle on /proc/self/fd
+    result = run_pyinit(
+        ["--ready-port", f"127.0.0.1:{free_port()}", "--pre-start", f'{PY} -c "{probe}"', "--", PY, "-c", probe],
+        mode=mode,
+        stdin=subprocess.DEVNULL,
+    )
+    # 3 is listdir's own handle on /proc/self/fd; the caller passed nothing beyond 0, 1 and 2.
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [[0, 1, 2, 3], [0, 1, 2, 3]], result.stderr
 
 
 def _user_with_groups() -> pwd.struct_passwd:
@@ -356,16 +383,16 @@ def test_user_and_group_by_name_or_id(spec):
     assert result.stdout.strip() == f"{uid}:{gid}"
 
 
-def test_parent_death_signal(tmp_path):
+@pytest.mark.parametrize("spec,number", [("USR2", signal.SIGUSR2), ("RTMIN+2", 36), ("SIGRTMIN+2", 36), ("36", 36)])
+def test_parent_death_signal(tmp_path, spec, number):
     """tini -p: pyinit gets the signal when its parent dies, and forwards it like any other."""
-    script = f"{PY} -m pyinit -p USR2 -- {PY} {helper('sigprint.py')} --exit-on USR2:0 & sleep 1"
-    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=WAIT)
-    deadline = time.monotonic() + WAIT
-    output = result.stdout
-    assert "ready" in output
-    while "signal SIGUSR2" not in output and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "signal SIGUSR2" in output
+    out = tmp_path / "out"
+    script = (
+        f"{PY} -m pyinit -p {spec} -- {PY} {helper('sigprint.py')} --exit-on {number}:0 > {out} & "
+        f"until grep -q ready {out} 2>/dev/null; do sleep 0.02; done"  # then this parent dies
+    )
+    subprocess.run(["sh", "-c", script], timeout=WAIT, check=True)
+    wait_for(lambda: f"signal {name(number)}" in out.read_text(), "pyinit to forward its parent-death signal")
 
 
 # -- compatibility and logging ----------------------------------------------------------------

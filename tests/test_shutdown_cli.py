@@ -70,7 +70,7 @@ BAD = {
     "grace-from-env": (lambda t, p: [], {"PYINIT_GRACE_PERIOD": "1", "PYINIT_PRE_STOP_DELAY": "3"}, ["1s", "3s"]),
     # unknown signals
     "stop-signal-name": (lambda t, p: ["--stop-signal", "SIGFOO"], {}, ["SIGFOO"]),
-    "stop-signal-number": (lambda t, p: ["--stop-signal", "64"], {}, ["64"]),
+    "stop-signal-number": (lambda t, p: ["--stop-signal", "65"], {}, ["65"]),  # 64 is SIGRTMAX
     "stop-signal-zero": (lambda t, p: ["--stop-signal", "0"], {}, ["'0'"]),
     "stop-signal-from-env": (lambda t, p: [], {"PYINIT_STOP_SIGNAL": "NOPE"}, ["NOPE"]),
     "rewrite-target": (lambda t, p: ["--rewrite", "TERM:BOGUS"], {}, ["BOGUS"]),

@@ -1,10 +1,11 @@
 """A child that reports every signal it receives, in the manner of dumb-init's tests.
 
 Prints ``ready pid=N pgid=N sid=N`` once its handlers are installed, then one
-``signal NAME`` line per signal. ``--ignore SIG`` ignores one, ``--exit-on SIG:CODE``
-exits with CODE when SIG arrives, ``--drain SIG:SECONDS`` prints ``draining`` and
-exits 0 after SECONDS. ``--fork`` also starts a second copy in the same process
-group whose lines read ``kid signal NAME``. It runs until told to stop.
+``signal NAME`` line per signal (a real-time one as ``SIGRTMIN+N``, N from 0).
+``--ignore SIG`` ignores one, ``--exit-on SIG:CODE`` exits with CODE when SIG
+arrives, ``--drain SIG:SECONDS`` prints ``draining`` and exits 0 after SECONDS.
+``--fork`` also starts a second copy in the same process group whose lines read
+``kid signal NAME``. It runs until told to stop.
 """
 
 import argparse
@@ -38,8 +39,12 @@ def say(line: str) -> None:
     os.write(1, (line + "\n").encode())  # one write per line: two processes share the pipe
 
 
+def name_of(signum: int) -> str:
+    return f"SIGRTMIN+{signum - signal.SIGRTMIN}" if signum >= signal.SIGRTMIN else signal.Signals(signum).name
+
+
 def handler(signum: int, frame: object) -> None:
-    say(f"{role}signal {signal.Signals(signum).name}")
+    say(f"{role}signal {name_of(signum)}")
     if signum in exits:
         sys.exit(exits[signum])
     if signum in drains and not pending_exit:
@@ -47,7 +52,7 @@ def handler(signum: int, frame: object) -> None:
         pending_exit.append(time.monotonic() + drains[signum])
 
 
-for n in range(1, 32):
+for n in [*range(1, 32), *range(signal.SIGRTMIN, signal.SIGRTMAX + 1)]:
     if n in (signal.SIGKILL, signal.SIGSTOP):
         continue
     if n in ignored:
