@@ -82,6 +82,14 @@ def proc_status(pid: int) -> dict[str, str]:
     return fields
 
 
+REALTIME = range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
+
+
+def signal_label(number: int) -> str:
+    """A signal's name as sigprint.py prints it: real-time ones as ``SIGRTMIN+N``, N from 0."""
+    return f"SIGRTMIN+{number - signal.SIGRTMIN}" if number in REALTIME else signal.Signals(number).name
+
+
 def state(pid: int) -> str:
     """The process state letter: R, S, T (stopped), Z..."""
     return proc_status(pid)["State"][0]

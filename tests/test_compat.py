@@ -24,6 +24,7 @@ import pytest
 from conftest import (
     PY,
     PYINIT,
+    REALTIME,
     WAIT,
     Pyinit,
     children_of,
@@ -31,6 +32,7 @@ from conftest import (
     job_stop_handled,
     proc_status,
     run_pyinit,
+    signal_label,
     state,
     wait_for,
 )
@@ -39,7 +41,6 @@ from helpers.shutdown_support import free_port
 SIGPRINT = [PY, helper("sigprint.py")]
 PEERS = {"tini": ("tini", "-s", "-g"), "dumb-init": ("dumb-init",)}
 INITS = {"pyinit": PYINIT, **PEERS}
-REALTIME = range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(peer) for peer in PEERS), reason="needs Debian's tini and dumb-init"
@@ -76,11 +77,6 @@ def open_fds(pid: int) -> set[str]:
 def running(pid: int) -> str:
     """``T`` for stopped, ``run`` for sleeping or running (the same thing to a shell waiting on it)."""
     return "T" if state(pid) == "T" else "run"
-
-
-def rt(number: int) -> str:
-    """sigprint's name for a real-time signal."""
-    return f"SIGRTMIN+{number - signal.SIGRTMIN}"
 
 
 # -- inherited descriptors ------------------------------------------------------------------------
@@ -221,7 +217,7 @@ def _realtime(start: Start, init: str) -> Counter[str]:
     for number in REALTIME:  # a burst: real-time signals queue, so every one must arrive
         proc.kill(number)
     for number in REALTIME:
-        proc.expect(f"signal {rt(number)}")
+        proc.expect(f"signal {signal_label(number)}")
     proc.kill(signal.SIGWINCH)  # a marker: lower numbers are handled first, so nothing is still pending
     proc.expect("signal SIGWINCH")
     return Counter(line for line in proc.out if line.startswith("signal SIGRT"))
@@ -230,7 +226,7 @@ def _realtime(start: Start, init: str) -> Counter[str]:
 @pytest.mark.parametrize("peer", PEERS)
 def test_realtime_signals_are_forwarded_like_the_peers_do(start, peer):
     theirs = _realtime(start, peer)
-    assert theirs == Counter(f"signal {rt(number)}" for number in REALTIME)
+    assert theirs == Counter(f"signal {signal_label(number)}" for number in REALTIME)
     assert _realtime(start, "pyinit") == theirs
 
 
@@ -253,12 +249,12 @@ def test_realtime_names_and_numbers_in_every_signal_option(start):
     init.expect("signal SIGRTMIN+0")
     init.kill(signal.SIGRTMAX)
     init.expect("on-hook SIGRTMAX")
-    init.expect(f"signal {rt(signal.SIGRTMAX)}")
+    init.expect(f"signal {signal_label(signal.SIGRTMAX)}")
     init.kill(signal.SIGRTMIN + 5)
     assert "SIGRTMIN+5 received: readiness off" in init.expect("received: readiness off")
     assert init.wait() == 0
-    assert f"signal {rt(signal.SIGRTMAX - 2)}" not in init.out
-    assert f"signal {rt(signal.SIGRTMIN + 3)}" not in init.out
+    assert f"signal {signal_label(signal.SIGRTMAX - 2)}" not in init.out
+    assert f"signal {signal_label(signal.SIGRTMIN + 3)}" not in init.out
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import pytest
 from conftest import (
     NAMESPACE,
     PY,
+    REALTIME,
     WAIT,
     Pyinit,
     fields,
@@ -29,6 +30,7 @@ from conftest import (
     job_stop_handled,
     proc_status,
     run_pyinit,
+    signal_label,
     state,
     wait_for,
     zombies_under,
@@ -43,13 +45,7 @@ TERMINATING = sorted(
     - {signal.SIGTTIN, signal.SIGTTOU}
 )
 JOB_STOPS = {signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
-REALTIME = range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
 FORWARDABLE = sorted(set(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD} | set(REALTIME))
-
-
-def name(number: int) -> str:
-    """As sigprint prints it."""
-    return f"SIGRTMIN+{number - signal.SIGRTMIN}" if number in REALTIME else signal.Signals(number).name
 
 
 # -- forwarding -------------------------------------------------------------------------------
@@ -61,7 +57,7 @@ def test_every_forwardable_signal_reaches_the_child(start, mode):
     # TERM last: it starts the shutdown sequence (still forwarded, with no delay configured).
     for number in sorted(FORWARDABLE, key=lambda n: n == signal.SIGTERM):
         init.kill(number)
-        init.expect(f"signal {name(number)}")
+        init.expect(f"signal {signal_label(number)}")
         if number in JOB_STOPS and mode == "child":  # pyinit stopped itself after forwarding: wake it
             job_stop_handled(init, init.child_pid())
             init.kill(signal.SIGCONT)
@@ -157,7 +153,7 @@ def test_suspend_and_resume(start, mode, number):
     wait_for(lambda: state(child) in "SR", "the child to resume")
     init.expect("signal SIGCONT")
     assert state(init.pid) in "SR"
-    assert f"signal {name(number)}" not in init.lines, "session mode turns it into SIGSTOP"
+    assert f"signal {signal_label(number)}" not in init.lines, "session mode turns it into SIGSTOP"
 
 
 @pytest.mark.parametrize("number", sorted(JOB_STOPS))
@@ -167,7 +163,7 @@ def test_single_child_forwards_job_control_signals_as_they_are_then_stops_itself
     init.expect("ready")
     child = init.child_pid()
     init.kill(number)
-    init.expect(f"signal {name(number)}")
+    init.expect(f"signal {signal_label(number)}")
     job_stop_handled(init, child)
     assert state(child) in "SR", "the child handled it and was not stopped"
     init.kill(signal.SIGCONT)
@@ -392,7 +388,7 @@ def test_parent_death_signal(tmp_path, spec, number):
         f"until grep -q ready {out} 2>/dev/null; do sleep 0.02; done"  # then this parent dies
     )
     subprocess.run(["sh", "-c", script], timeout=WAIT, check=True)
-    wait_for(lambda: f"signal {name(number)}" in out.read_text(), "pyinit to forward its parent-death signal")
+    wait_for(lambda: f"signal {signal_label(number)}" in out.read_text(), "pyinit to forward its parent-death signal")
 
 
 # -- compatibility and logging ----------------------------------------------------------------
