@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import click
 
 from pyinit import __version__, budget, hooks
-from pyinit.config import Config
+from pyinit.config import Config, Network
 from pyinit.hooks import Hook
 from pyinit.log import DEBUG, ERROR, INFO
 from pyinit.signals import JOB_CONTROL_STOPS, parse_signal
@@ -178,6 +178,10 @@ class OnHookType(_Lined):
         return parse_signal(name), command
 
 
+def _is_port(text: str) -> bool:
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
 class AddressType(_Parsed):
     """``[HOST:]PORT``; the host defaults to every address, as probes come from outside."""
 
@@ -185,9 +189,32 @@ class AddressType(_Parsed):
 
     def parse(self, text: str) -> tuple[str, int]:
         host, _, port = text.rpartition(":")
-        if not (port.isdigit() and 1 <= int(port) <= 65535):
+        if not _is_port(port):
             raise ValueError(f"{text!r} is not [HOST:]PORT with a port from 1 to 65535")
         return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class PortType(_Listed):
+    name = "PORT"
+
+    def parse(self, text: str) -> int:
+        if not _is_port(text.strip()):
+            raise ValueError(f"{text!r} is not a port from 1 to 65535")
+        return int(text)
+
+
+class NetworkType(_Listed):
+    """An IPv4 or IPv6 network in CIDR notation; a bare address is a network of one."""
+
+    name = "CIDR"
+
+    def parse(self, text: str) -> Network:
+        import ipaddress
+
+        try:
+            return ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a network (CIDR, e.g. 10.0.0.0/8 or fd00::/8)") from None
 
 
 def _check_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -256,6 +283,27 @@ CONTEXT = {
     type=DURATION,
     default=0.0,
     help="Keep the child serving this long after the stop signal, before passing it on.",
+)
+@option(
+    "--drain-quiet",
+    type=DURATION,
+    help="Pass the stop on once the child's ports have had no new connection and no data for this long;"
+    " --pre-stop-delay becomes the maximum.",
+)
+@option(
+    "--drain-min",
+    type=DURATION,
+    default=1.0,
+    help="With --drain-quiet, never pass the stop on sooner (the request rate is measured meanwhile). Default 1s.",
+)
+@option(
+    "--drain-ports", type=PortType(), multiple=True, help="Watch these TCP ports, not the ones the child listens on."
+)
+@option(
+    "--drain-ignore",
+    type=NetworkType(),
+    multiple=True,
+    help="Connections from this network never count as traffic (liveness probes, for example).",
 )
 @option("--stop-command", type=CommandType(), help="Run this instead of forwarding the stop signal.")
 @option("--kill-timeout", type=DURATION, help="SIGKILL the whole tree this long after the stop is sent.")
@@ -346,12 +394,32 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
         ready_file=params["ready_file"],
         ready_port=params["ready_port"],
         ready_check=params["ready_check"],
+        drain_quiet=params["drain_quiet"],
+        drain_min=params["drain_min"],
+        drain_ports=tuple(sorted(set(params["drain_ports"]))),
+        drain_ignore=tuple(params["drain_ignore"]),
     )
+    _check_drain(ctx, config)
     try:
         kill_timeout = budget.plan_for(config, config.grace_period)
     except budget.BudgetError as exc:
         raise click.UsageError(str(exc)) from None
     return dataclasses.replace(config, kill_timeout=kill_timeout)
+
+
+def _check_drain(ctx: click.Context, config: Config) -> None:
+    if config.ready_port is not None and config.ready_port[1] in config.drain_ports:
+        raise click.BadParameter(
+            f"{config.ready_port[1]} is --ready-port's port: probes are never traffic",
+            ctx,
+            param_hint="'--drain-ports'",
+        )
+    if config.drain_quiet is None:
+        return
+    if config.drain_quiet <= 0:
+        raise click.BadParameter("must be more than 0", ctx, param_hint="'--drain-quiet'")
+    if config.pre_stop_delay <= 0:
+        raise click.UsageError("--drain-quiet needs --pre-stop-delay, the longest the drain may wait")
 
 
 def run(argv: Sequence[str]) -> int:

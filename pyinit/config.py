@@ -7,9 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
 
 from pyinit.hooks import Hook
 from pyinit.spawn import User
+
+if TYPE_CHECKING:  # ipaddress loads only when --drain-ignore is given
+    from ipaddress import IPv4Network, IPv6Network
+
+Network = Union["IPv4Network", "IPv6Network"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,11 @@ class Config:
     ready_file: str | None = None
     ready_port: tuple[str, int] | None = None
     ready_check: str | None = None
+    #: With a drain-quiet window the pre-stop delay is the maximum; None keeps it fixed.
+    drain_quiet: float | None = None
+    drain_min: float = 1.0
+    drain_ports: tuple[int, ...] = ()
+    drain_ignore: tuple[Network, ...] = ()
 
     def pre_stop_hooks(self) -> tuple[Hook, ...]:
         """What runs at T0: the stop signal's own ``--on`` hooks, then the pre-stop ones."""

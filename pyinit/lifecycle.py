@@ -23,7 +23,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pyinit import budget, tree
 from pyinit.children import Children
@@ -34,6 +34,9 @@ from pyinit.readiness import Readiness
 from pyinit.signals import signal_name
 from pyinit.spawn import ExecError, SpawnOptions
 from pyinit.timers import Timers
+
+if TYPE_CHECKING:  # imported for real only when a watch starts, at T0
+    from pyinit.traffic import Watch
 
 
 class State(enum.Enum):
@@ -88,6 +91,7 @@ class Lifecycle:
         self._delay_over = False
         self._hooks_done = False
         self._after_sweep: Callable[[], None] | None = None
+        self._watch: Watch | None = None
 
     # -- starting -----------------------------------------------------------
 
@@ -139,7 +143,7 @@ class Lifecycle:
             self._drain(number)
         elif is_stop and self.state is State.DRAINING:
             self.log.info("delay_cut", f"second {signal_name(number)}: cutting the pre-stop delay short")
-            self._stop()
+            self._stop(cut=True)
         elif not is_stop and number in self._on_running:
             self.log.debug("signal_folded", f"{signal_name(number)} folded into its running --on hooks")
         elif not is_stop and number in self.config.on_signal:
@@ -169,22 +173,70 @@ class Lifecycle:
         self.stop_signal = number
         self.state = State.DRAINING
         self._readiness.down()
-        delay = self.config.pre_stop_delay
+        delay, quiet = self.config.pre_stop_delay, self.config.drain_quiet
         hooks = self.config.pre_stop_hooks()
         extra = f", {len(hooks)} pre-stop hook(s)" if hooks else ""
+        until = f" at most, until traffic is quiet for {budget.seconds(quiet)}" if quiet is not None else ""
         self.log.info(
             "stop_requested",
-            f"{signal_name(number)} received: readiness off, pre-stop delay {budget.seconds(delay)}{extra}",
+            f"{signal_name(number)} received: readiness off, pre-stop delay {budget.seconds(delay)}{until}{extra}",
             signal=signal_name(number),
             delay=delay,
+            drain_quiet=quiet,
         )
         self._delay_over = delay <= 0
         self._hooks_done = not hooks
         if not self._delay_over:
             self._timers.set("delay", delay, self._delay_elapsed)
+            self._watch_traffic(self.log.t0)
         if hooks:
             self._pre_stop = self._run_chain(hooks, number, self._pre_stop_done)
         self._maybe_stop()
+
+    # -- the traffic watch: from T0 until the child exits or the late window closes
+
+    def _watch_traffic(self, t0: float) -> None:
+        from pyinit import traffic  # the netlink reader loads only when a watch starts
+
+        assert self.child_pid is not None
+        config = self.config
+        settings = traffic.Settings(
+            delay=config.pre_stop_delay,
+            quiet=config.drain_quiet,
+            minimum=config.drain_min,
+            ports=config.drain_ports,
+            ignore=config.drain_ignore,
+            exclude=None if config.ready_port is None else config.ready_port[1],
+            uid=os.getuid() if config.user is None else config.user.uid,
+        )
+        self._watch = traffic.open_watch(self.log, settings, self.child_pid, t0)
+        if self._watch is not None:
+            self._timers.set("traffic", traffic.POLL_INTERVAL, self._poll_traffic)
+
+    def _poll_traffic(self) -> None:
+        from pyinit.traffic import POLL_INTERVAL
+
+        watch = self._watch
+        assert watch is not None
+        if watch.poll() is None or watch.late_window_over():
+            self._end_watch()
+            return
+        self._timers.set("traffic", POLL_INTERVAL, self._poll_traffic)
+        self._maybe_stop()
+
+    def _quiet(self) -> bool:
+        """With --drain-quiet: whether the watched ports have gone quiet enough to stop now."""
+        from pyinit.traffic import Verdict
+
+        return self._watch is not None and self._watch.adaptive and self._watch.verdict() is Verdict.QUIET
+
+    def _end_watch(self) -> None:
+        self._timers.cancel("traffic")
+        if self._watch is not None:
+            self._watch.finish()
+            self._watch = None
+
+    # -- passing the stop on --------------------------------------------------
 
     def _delay_elapsed(self) -> None:
         self._delay_over = True
@@ -198,15 +250,17 @@ class Lifecycle:
         self._maybe_stop()
 
     def _maybe_stop(self) -> None:
-        if self.state is State.DRAINING and self._delay_over and self._hooks_done:
+        if self.state is State.DRAINING and self._hooks_done and (self._delay_over or self._quiet()):
             self._stop()
 
-    def _stop(self) -> None:
+    def _stop(self, *, cut: bool = False) -> None:
         assert self.stop_signal is not None and self.child_pid is not None
         self.state = State.STOPPING
         self._timers.cancel("delay")
         if self._pre_stop is not None:
             self._pre_stop.cancel()
+        if self._watch is not None:
+            self._watch.stopped(cut=cut)
         command = self.config.stop_command
         if command:
             self.log.info("stop_command", f"running stop command {command!r}")
@@ -239,6 +293,7 @@ class Lifecycle:
         if self.log.t0 is None:
             self.log.t0 = time.monotonic()
         self.log.emit(level, "child_exited", f"child exited {code}", code=code)
+        self._end_watch()
         self._finish(code, then=self._post_stop)
 
     def _finish(self, status: int, then: Callable[[], None]) -> None:

@@ -16,13 +16,15 @@ from typing import Any, Callable
 #: than DEBUG; pyinit has nothing finer to say, so they mean DEBUG.
 ERROR, INFO, DEBUG = 0, 1, 2
 LEVEL_NAMES = {ERROR: "error", INFO: "info", DEBUG: "debug"}
+#: A warning is shown when info is (-q hides it), under a name of its own.
+WARNING = "warning"
 
 
 class Log:
     def __init__(self, verbosity: int = INFO, fmt: str = "text") -> None:
         self.verbosity = verbosity
         self.t0: float | None = None
-        self._render: Callable[[int, str, str, dict[str, Any]], str] = self._json if fmt == "json" else self._text
+        self._render: Callable[[str, str, str, dict[str, Any]], str] = self._json if fmt == "json" else self._text
 
     def offset(self) -> float | None:
         return None if self.t0 is None else time.monotonic() - self.t0
@@ -34,7 +36,9 @@ class Log:
     def emit(self, level: int, event: str, message: str, **fields: Any) -> None:
         if level > self.verbosity:
             return
-        line = self._render(level, event, message, fields)
+        self._write(self._render(LEVEL_NAMES[level], event, message, fields))
+
+    def _write(self, line: str) -> None:
         try:
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
@@ -48,22 +52,26 @@ class Log:
     def info(self, event: str, message: str, **fields: Any) -> None:
         self.emit(INFO, event, message, **fields)
 
+    def warning(self, event: str, message: str, **fields: Any) -> None:
+        if self.wants(INFO):
+            self._write(self._render(WARNING, event, message, fields))
+
     def debug(self, event: str, message: str, **fields: Any) -> None:
         self.emit(DEBUG, event, message, **fields)
 
-    def _text(self, level: int, event: str, message: str, fields: dict[str, Any]) -> str:
+    def _text(self, level: str, event: str, message: str, fields: dict[str, Any]) -> str:
         offset = self.offset()
         stamp = "" if offset is None else f"+{offset:.3f}s "
-        prefix = "error: " if level == ERROR else ""
+        prefix = "" if level in ("info", "debug") else f"{level}: "
         return f"[pyinit] {stamp}{prefix}{message}"
 
-    def _json(self, level: int, event: str, message: str, fields: dict[str, Any]) -> str:
+    def _json(self, level: str, event: str, message: str, fields: dict[str, Any]) -> str:
         import json
 
         now = time.time()
         record: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
-            "level": LEVEL_NAMES[level],
+            "level": level,
             "event": event,
             "message": message,
         }

@@ -113,6 +113,21 @@ BAD = {
         ["--ready-check", "--ready-port"],
     ),
     "stop-command-empty": (lambda t, p: ["--stop-command", " "], {}, ["--stop-command"]),
+    # the traffic-aware drain (issue 11)
+    "drain-quiet-without-delay": (lambda t, p: ["--drain-quiet", "1"], {}, ["--drain-quiet", "--pre-stop-delay"]),
+    "drain-quiet-zero": (lambda t, p: ["--pre-stop-delay", "5", "--drain-quiet", "0"], {}, ["--drain-quiet"]),
+    "drain-quiet-words": (lambda t, p: ["--pre-stop-delay", "5", "--drain-quiet", "soon"], {}, ["soon"]),
+    "drain-quiet-from-env": (lambda t, p: [], {"PYINIT_DRAIN_QUIET": "1"}, ["--drain-quiet", "--pre-stop-delay"]),
+    "drain-min-negative": (lambda t, p: ["--drain-min", "-1"], {}, ["-1"]),
+    "drain-port-out-of-range": (lambda t, p: ["--drain-ports", "70000"], {}, ["70000"]),
+    "drain-ports-from-env": (lambda t, p: [], {"PYINIT_DRAIN_PORTS": "8000,http"}, ["http"]),
+    "drain-port-is-the-ready-port": (
+        lambda t, p: ["--ready-port", "8000", "--drain-ports", "8000"],
+        {},
+        ["8000", "--ready-port"],
+    ),
+    "drain-ignore-not-a-network": (lambda t, p: ["--drain-ignore", "10.0.0.0/33"], {}, ["10.0.0.0/33"]),
+    "drain-ignore-from-env": (lambda t, p: [], {"PYINIT_DRAIN_IGNORE": "10.0.0.0/8 probe"}, ["probe"]),
 }
 
 
