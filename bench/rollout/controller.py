@@ -16,18 +16,19 @@ replicas can be terminating while still in the upstreams.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from bench.rollout.load import Counts
 from bench.rollout.nginx import Nginx
 
 HERE = Path(__file__).resolve().parent
@@ -41,19 +42,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The adaptive drain's settings: a 1 s quiet window, and a maximum no rollout comes near.
+QUIET, MAXIMUM = 1.0, 30.0
+#: The short fixed delay issue 11 shows failing on slow rollouts.
+SHORT_DELAY = 3.0
+
+
 @dataclass(frozen=True)
 class Variant:
     key: str
     label: str
     init: tuple[str, ...]  #: the init's argv before the app's; () for none
     drain_on: str = "TERM"  #: the signal the app drains on
-    delay: float = 0.0  #: the pre-stop delay the init is configured with
+    delay: float = 0.0  #: the pre-stop delay the init is configured with (the maximum when adaptive)
+    quiet: float | None = None  #: --drain-quiet, for the adaptive variants
 
 
 def variants(delay: float) -> list[Variant]:
-    """Every variant the issue asks for, in the order of the table."""
+    """Every variant the issues ask for, in the order of the table; ``delay`` is the worst case + 1 s."""
     d = f"{delay:g}"
     py = (sys.executable, "-m", "pyinit")
+    adaptive = ("--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}")
     return [
         Variant("none", "no init", ()),
         Variant("tini", "tini", ("tini", "-s", "--")),
@@ -69,6 +78,27 @@ def variants(delay: float) -> list[Variant]:
         ),
         Variant(
             "dumb-init-rewrite", "USR1 app, dumb-init --rewrite 15:10", ("dumb-init", "--rewrite", "15:10"), "USR1"
+        ),
+        Variant(
+            "pyinit-delay-short",
+            f"pyinit --pre-stop-delay {SHORT_DELAY:g}",
+            (*py, "--pre-stop-delay", f"{SHORT_DELAY:g}"),
+            delay=SHORT_DELAY,
+        ),
+        Variant(
+            "pyinit-adaptive",
+            f"pyinit {' '.join(adaptive)}",
+            (*py, *adaptive),
+            delay=MAXIMUM,
+            quiet=QUIET,
+        ),
+        Variant(
+            "pyinit-adaptive-rewrite",
+            f"USR1 app, pyinit --rewrite TERM:USR1 {' '.join(adaptive)}",
+            (*py, "--rewrite", "TERM:USR1", *adaptive),
+            drain_on="USR1",
+            delay=MAXIMUM,
+            quiet=QUIET,
         ),
     ]
 
@@ -89,7 +119,8 @@ class Replica:
         self.exited: float | None = None
         self.returncode: int | None = None
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-        self.log = open(workdir / f"{name}.log", "wb")  # closed by the watcher
+        self.log_path = workdir / f"{name}.log"
+        self.log = open(self.log_path, "wb")  # closed by the watcher
         self.proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
@@ -165,6 +196,11 @@ class Replica:
         self.wait_exit(5.0)
 
 
+#: pyinit's timeline line at the stop: "+2.043s last new connection on ...; +2.051s last data received"
+LAST_DATA = re.compile(r"\+(\d+\.\d+)s last data received")
+QUIET_FOR = re.compile(r"traffic had been quiet for (\d+\.\d+)s|still arriving (\d+\.\d+)s before the stop")
+
+
 @dataclass
 class Swap:
     """One old replica replaced by a new one; times are wall clock (for the log timeline)."""
@@ -172,6 +208,7 @@ class Swap:
     old: str
     new: str
     old_port: int = 0
+    propagation: float = 0.0  #: T0 to the endpoint removal, as the controller was told to wait
     added: float = 0.0  #: the new replica serves through nginx
     t0: float = 0.0  #: SIGTERM to the old one
     removal_sent: float = 0.0  #: the controller reloads nginx without it
@@ -180,6 +217,38 @@ class Swap:
     last_routed: float = 0.0
     stop_seconds: float | None = None  #: SIGTERM to the init's exit
     returncode: int | None = None
+    failed: int = 0  #: failed requests nginx had routed to the old replica
+    #: pyinit's own account, from its timeline: the last data received (seconds after T0), and how
+    #: long traffic had been quiet when it passed the stop on (negative: still arriving so long before)
+    measured: float | None = None
+    quiet_for: float | None = None
+
+    def read_timeline(self, text: str) -> None:
+        data = LAST_DATA.search(text)
+        self.measured = float(data.group(1)) if data else None
+        quiet = QUIET_FOR.search(text)
+        if quiet:
+            self.quiet_for = float(quiet.group(1)) if quiet.group(1) else -float(quiet.group(2))
+
+
+@dataclass
+class Rollout:
+    """One rollout of one variant under one load: what the client saw, and each swap."""
+
+    variant: str
+    mode: str
+    index: int
+    load_start: float  #: wall clock
+    load_end: float
+    counts: Counts
+    swaps: list[Swap]
+    #: (seconds since load_start, status) for every failed request nginx logged
+    failures: list[tuple[float, int]] = field(default_factory=list)
+    logged: int = 0  #: requests in nginx's log for this run
+
+    @property
+    def failed(self) -> int:
+        return self.counts.failed
 
 
 @dataclass
@@ -232,7 +301,7 @@ class Deployment:
                     old = todo.pop(0)
                     serving.append(starting)
                     new_set.append(starting)
-                    swap = Swap(old=old.name, new=starting.name, old_port=old.port)
+                    swap = Swap(old=old.name, new=starting.name, old_port=old.port, propagation=propagation)
                     swap.added = self.nginx.set_upstreams([r.port for r in serving])
                     old.terminate()
                     swap.t0 = old.t0_wall or 0.0
@@ -251,14 +320,10 @@ class Deployment:
             old.wait_exit(max(0.0, deadline - time.monotonic()))
             swap.stop_seconds = old.stop_seconds
             swap.returncode = old.returncode
+            swap.read_timeline(old.log_path.read_text(errors="replace"))
         self.replicas = new_set
         return swaps
 
     def close(self) -> None:
         for replica in self.retired:
             replica.kill()
-
-
-def kill_all(replicas: Sequence[Replica]) -> None:
-    for replica in replicas:
-        replica.kill()

@@ -6,18 +6,25 @@ import argparse
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bench.rollout.run import Rollout
+from bench.rollout.controller import QUIET, SHORT_DELAY, Rollout, Swap
 
 #: errors less than this far apart belong to the same burst
 BURST_GAP = 0.25
 #: what pyinit may add to a replica's stop time on top of its configured delay
 STOP_SLACK = 0.2
 #: the app each delayed pyinit variant is compared with for stop time: the same app, no delay
-BASELINE = {"pyinit-delay": "none", "pyinit-rewrite": "dumb-init-rewrite"}
+BASELINE = {"pyinit-delay": "none", "pyinit-rewrite": "dumb-init-rewrite", "pyinit-delay-short": "none"}
 MODE_TITLES = {"keepalive": "keep-alive", "close": "no keep-alive"}
+#: the variants that must lose nothing, and the rollouts each target asks for
+ZERO_FAILURES = {"pyinit-delay": 3, "pyinit-rewrite": 3, "pyinit-adaptive": 10, "pyinit-adaptive-rewrite": 10}
+#: the adaptive variants; each must stop faster than every fixed delay that lost nothing
+ADAPTIVE = ("pyinit-adaptive", "pyinit-adaptive-rewrite")
+#: how close the adaptive stop must follow the propagation: median stop <= median propagation + quiet + this
+ADAPTIVE_SLACK = 0.5
+#: the mean error allowed between pyinit's measured propagation and the controller's
+MEASURE_ERROR = 0.3
 
 
 def longest_burst(times: Sequence[float]) -> float:
@@ -77,23 +84,22 @@ def summarize(results: Sequence[Rollout], args: argparse.Namespace) -> dict[str,
 
     targets: list[dict[str, Any]] = []
     conditions = []
-    if args.rollouts < 3:
-        conditions.append(f"{args.rollouts} rollout(s), the target asks for 3")
     if args.rate < 200:
         conditions.append(f"{args.rate:g} req/s, the target asks for 200")
-    if args.propagation < 2:
-        conditions.append(f"{args.propagation:g}s propagation, the target asks for 2s")
-    note = f" (at {'; '.join(conditions)})" if conditions else ""
-    for key in ("pyinit-delay", "pyinit-rewrite"):
+    if args.worst < 2:
+        conditions.append(f"{args.propagation}s propagation, the target asks for 2s")
+    for key, wanted in ZERO_FAILURES.items():
         if key not in labels:
             continue
         rows = [row for rows in modes.values() for row in rows if row["variant"] == key]
         failed = sum(row["failed"] for row in rows)
         per_mode = ", ".join(f"{MODE_TITLES[m]} {'/'.join(map(str, per))}" for m, per in _rows_of(modes, key))
+        short = [f"{args.rollouts} rollout(s), the target asks for {wanted}"] if args.rollouts < wanted else []
+        note = f" (at {'; '.join(short + conditions)})" if short or conditions else ""
         targets.append(
             {
                 "name": f"{labels[key].label}: 0 failed requests over {args.rollouts} consecutive rollouts"
-                f" at {args.rate:g} req/s, {args.propagation:g}s propagation{note}",
+                f" at {args.rate:g} req/s, {args.propagation}s propagation{note}",
                 "held": failed == 0,
                 "detail": f"{failed} failed ({per_mode})",
             }
@@ -135,7 +141,146 @@ def summarize(results: Sequence[Rollout], args: argparse.Namespace) -> dict[str,
                     "detail": f"worst added {worst:.3f}s over {against}" if worst is not None else "no replica stopped",
                 }
             )
-    return {"modes": modes, "targets": targets, "held": all(t["held"] for t in targets)}
+    drain = drain_rows(results, args)
+    targets += drain_targets(drain, modes, args)
+    return {"modes": modes, "drain": drain, "targets": targets, "held": all(t["held"] for t in targets)}
+
+
+# -- issue 11: the adaptive drain against fixed delays --------------------------------------------
+
+
+def _swaps(results: Sequence[Rollout], mode: str, key: str) -> list[Swap]:
+    return [swap for run in results if run.mode == mode and run.variant == key for swap in run.swaps]
+
+
+def measure_error(swap: Swap) -> float | None:
+    """How far pyinit's measured propagation (its last data received) is from the controller's removal.
+
+    Only where pyinit could see the whole window: it was still watching when the endpoint went
+    (a fixed delay shorter than the propagation stops before the traffic does).
+    """
+    if swap.measured is None or swap.stop_seconds is None:
+        return None
+    real = swap.removed - swap.t0
+    if swap.stop_seconds < real:
+        return None
+    return swap.measured - real
+
+
+def drain_rows(results: Sequence[Rollout], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Per mode, one row per delayed pyinit variant: failures by rollout speed, stop times, pyinit's measurement."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for mode in args.mode_list:
+        rows = []
+        for variant in args.chosen:
+            swaps = _swaps(results, mode, variant.key)
+            if not (swaps and variant.delay and variant.init and "pyinit" in variant.key):
+                continue
+            stops = [s.stop_seconds for s in swaps if s.stop_seconds is not None]
+            errors = [e for e in map(measure_error, swaps) if e is not None]
+            slow = [s for s in swaps if s.propagation > SHORT_DELAY]
+            rows.append(
+                {
+                    "variant": variant.key,
+                    "label": variant.label,
+                    "adaptive": variant.quiet is not None,
+                    "swaps": len(swaps),
+                    "failed": sum(s.failed for s in swaps),
+                    "slow": len(slow),
+                    "slow_failed": sum(1 for s in slow if s.failed),
+                    "fast_failed": sum(1 for s in swaps if s.failed and s.propagation <= SHORT_DELAY),
+                    "stop_median": _median(stops),
+                    "propagation_median": _median([s.propagation for s in swaps]),
+                    "measured": len(errors),
+                    "error_mean": statistics.mean(abs(e) for e in errors) if errors else None,
+                    "error_max": max(errors, key=abs) if errors else None,
+                }
+            )
+        out[mode] = rows
+    return out
+
+
+def drain_targets(
+    drain: dict[str, list[dict[str, Any]]], modes: dict[str, list[dict[str, Any]]], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    targets = []
+    failed: dict[str, int] = {}
+    for rows in drain.values():
+        for row in rows:
+            failed[row["variant"]] = failed.get(row["variant"], 0) + row["failed"]
+    for mode, rows in drain.items():
+        by_key = {row["variant"]: row for row in rows}
+        title = MODE_TITLES[mode]
+        lossless = [r for r in rows if not r["adaptive"] and not failed[r["variant"]] and r["stop_median"]]
+        for key in ADAPTIVE:
+            row = by_key.get(key)
+            if row is None or row["stop_median"] is None:
+                continue
+            bound = row["propagation_median"] + QUIET + ADAPTIVE_SLACK
+            targets.append(
+                {
+                    "name": f"{row['label']} ({title}): median stop time <= median propagation + quiet"
+                    f" {QUIET:g}s + {ADAPTIVE_SLACK:g}s",
+                    "held": row["stop_median"] <= bound,
+                    "detail": f"median stop {row['stop_median']:.2f}s, bound {bound:.2f}s",
+                }
+            )
+            if lossless:
+                best = min(lossless, key=lambda r: r["stop_median"])
+                detail = f"{row['stop_median']:.2f}s against {best['label']}'s {best['stop_median']:.2f}s"
+                held = row["stop_median"] < best["stop_median"]
+            else:
+                detail = "no fixed delay measured here reached 0 failures"
+                held = row["failed"] == 0
+            targets.append(
+                {
+                    "name": f"{row['label']} ({title}): median stop time below that of every fixed delay"
+                    " that lost nothing in this run",
+                    "held": held,
+                    "detail": detail,
+                }
+            )
+        short = by_key.get("pyinit-delay-short")
+        if short is not None:
+            targets.append(
+                {
+                    "name": f"{short['label']} ({title}) is seen failing on the rollouts slower than {SHORT_DELAY:g}s",
+                    "held": short["slow_failed"] > 0,
+                    "detail": f"{short['slow_failed']} of {short['slow']} swaps slower than {SHORT_DELAY:g}s lost"
+                    f" requests; {short['fast_failed']} of {short['swaps'] - short['slow']} faster ones did",
+                }
+            )
+    errors = [row for rows in drain.values() for row in rows if row["measured"]]
+    if errors:
+        count = sum(row["measured"] for row in errors)
+        mean = sum(row["error_mean"] * row["measured"] for row in errors) / count
+        worst = max((row["error_max"] for row in errors), key=abs)
+        targets.append(
+            {
+                "name": f"pyinit's measured propagation (last data received) against the controller's removal:"
+                f" mean error < {MEASURE_ERROR:g}s",
+                "held": mean < MEASURE_ERROR,
+                "detail": f"mean |error| {mean:.3f}s over {count} swaps, worst {worst:+.3f}s",
+            }
+        )
+    return targets
+
+
+def drain_table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        f"| variant | swaps | failed | swaps > {SHORT_DELAY:g}s propagation that failed | faster swaps that failed"
+        " | stop time median, s | propagation median, s | measured propagation: mean error (worst) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        stop = f"{row['stop_median']:.2f}" if row["stop_median"] is not None else "-"
+        error = f"{row['error_mean']:.3f} s ({row['error_max']:+.3f}, n={row['measured']})" if row["measured"] else "-"
+        lines.append(
+            f"| {row['label']} | {row['swaps']} | {row['failed']} | {row['slow_failed']} of {row['slow']}"
+            f" | {row['fast_failed']} of {row['swaps'] - row['slow']} | {stop} | {row['propagation_median']:.2f}"
+            f" | {error} |"
+        )
+    return "\n".join(lines)
 
 
 def _rows_of(modes: dict[str, list[dict[str, Any]]], key: str) -> list[tuple[str, list[int]]]:
@@ -177,6 +322,10 @@ def render(summary: dict[str, Any], args: argparse.Namespace) -> str:
         out.append("")
         out.append(medians(rows))
         out.append("")
+        if summary["drain"].get(mode):
+            out.append(f"Per swap, against the propagation ({args.propagation}s, seed {args.seed}):\n")
+            out.append(drain_table(summary["drain"][mode]))
+            out.append("")
     out.append("Targets:")
     for target in summary["targets"]:
         mark = "HELD    " if target["held"] else "NOT HELD"
@@ -267,7 +416,7 @@ def plot(results: Sequence[Rollout], args: argparse.Namespace) -> Path:
             if row == 0:
                 ax.set_title(
                     f"{MODE_TITLES[mode]}: {args.rate:g} req/s, {args.replicas} replicas, "
-                    f"{args.propagation:g}s propagation",
+                    f"{args.propagation}s propagation",
                     fontsize=10,
                 )
                 if col == len(modes) - 1:
@@ -278,6 +427,69 @@ def plot(results: Sequence[Rollout], args: argparse.Namespace) -> Path:
         )
     fig.tight_layout()
     path = Path(args.plot)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_drain(results: Sequence[Rollout], args: argparse.Namespace) -> Path:
+    """Each old replica's stop time against its rollout's propagation delay, fixed delays against
+    the adaptive drain, one panel per load mode; a swap that lost requests is a red cross."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    delayed = [v for v in args.chosen if v.delay and v.init and "pyinit" in v.key]
+    modes = args.mode_list
+    fig, axes = plt.subplots(1, len(modes), figsize=(6.2 * len(modes), 5.2), sharey=True, squeeze=False)
+    markers = "osD^v<>"
+    low, high = min(args.propagations), max(args.propagations)
+    for col, mode in enumerate(modes):
+        ax = axes[0][col]
+        xs = [low - 0.2, high + 0.2]
+        ax.plot(xs, xs, color="#7f8c8d", linewidth=0.8, linestyle=":", label="stop = propagation")
+        ax.plot(
+            xs,
+            [x + QUIET for x in xs],
+            color="#27ae60",
+            linewidth=0.8,
+            linestyle="--",
+            label=f"propagation + {QUIET:g}s",
+        )
+        for index, variant in enumerate(delayed):
+            swaps = [s for s in _swaps(results, mode, variant.key) if s.stop_seconds is not None]
+            ax.scatter(
+                [s.propagation for s in swaps],
+                [s.stop_seconds for s in swaps],
+                marker=markers[index % len(markers)],
+                s=28,
+                alpha=0.8,
+                label=variant.label,
+            )
+            bad = [s for s in swaps if s.failed]
+            ax.scatter(
+                [s.propagation for s in bad],
+                [s.stop_seconds for s in bad],
+                marker="x",
+                s=80,
+                color="#c0392b",
+                label="that swap lost requests",
+            )
+        ax.set_title(
+            f"{MODE_TITLES[mode]}: {args.rate:g} req/s, {args.rollouts} rollouts x {args.replicas} replicas",
+            fontsize=10,
+        )
+        ax.set_xlabel("propagation delay of the rollout (SIGTERM to endpoint removal), s", fontsize=9)
+        if col == 0:
+            ax.set_ylabel("old replica's stop time (SIGTERM to exit), s", fontsize=9)
+        ax.grid(alpha=0.3)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    fig.legend(unique.values(), unique.keys(), fontsize=8, loc="lower center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    path = Path(args.drain_plot)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

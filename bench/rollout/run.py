@@ -11,39 +11,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
+import re
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench.rollout import load, nginx, report
-from bench.rollout.controller import ROOT, Deployment, Swap, Variant, free_port, variants
-from bench.rollout.load import Counts, Hey
+from bench.rollout.controller import ROOT, Deployment, Rollout, Variant, free_port, variants
+from bench.rollout.load import Hey
 from bench.rollout.nginx import Nginx
 
 MODES = {"keepalive": True, "close": False}
-
-
-@dataclass
-class Rollout:
-    variant: str
-    mode: str
-    index: int
-    load_start: float  #: wall clock
-    load_end: float
-    counts: Counts
-    swaps: list[Swap]
-    #: (seconds since load_start, status) for every failed request nginx logged
-    failures: list[tuple[float, int]] = field(default_factory=list)
-    logged: int = 0  #: requests in nginx's log for this run
-
-    @property
-    def failed(self) -> int:
-        return self.counts.failed
+#: What ``--variants drain`` runs: issue 11's adaptive drain against the fixed delays
+DRAIN_VARIANTS = "pyinit-adaptive,pyinit-delay-short,pyinit-delay,pyinit-adaptive-rewrite"
 
 
 def missing_tools() -> list[str]:
@@ -80,7 +66,8 @@ def measure(variant: Variant, mode: str, args: argparse.Namespace, base: Path, l
                 out=workdir / f"hey-{index}.txt",
             )
             time.sleep(args.lead)
-            swaps = deployment.rollout(args.propagation, timeout=args.propagation + variant.delay + 60)
+            propagation = args.propagations[index]
+            swaps = deployment.rollout(propagation, timeout=propagation + variant.delay + 60)
             time.sleep(args.tail)
             load_end = time.time()
             load_start, counts = hey.started, hey.finish()
@@ -89,14 +76,16 @@ def measure(variant: Variant, mode: str, args: argparse.Namespace, base: Path, l
             result = Rollout(variant.key, mode, index, load_start, load_end, counts, swaps)
             result.logged = len(entries)
             for swap in swaps:
-                routed = [e.at for e in entries if e.upstream == f"127.0.0.1:{swap.old_port}"]
+                upstream = f"127.0.0.1:{swap.old_port}"
+                routed = [e.at for e in entries if e.upstream == upstream]
                 swap.last_routed = max(routed, default=0.0)
+                swap.failed = sum(1 for e in entries if e.upstream == upstream and not 200 <= e.status < 400)
             result.failures = [(e.at - result.load_start, e.status) for e in entries if not 200 <= e.status < 400]
             results.append(result)
             stops = " ".join(f"{s.stop_seconds:.2f}" if s.stop_seconds is not None else "?" for s in swaps)
             log(
-                f"  {variant.key:<18} {mode:<9} rollout {index + 1}: {counts.requests:5d} requests, "
-                f"{counts.failed:4d} failed, stop {stops} s"
+                f"  {variant.key:<23} {mode:<9} rollout {index + 1}: propagation {propagation:.2f} s, "
+                f"{counts.requests:5d} requests, {counts.failed:4d} failed, stop {stops} s"
             )
     finally:
         if hey is not None:
@@ -113,9 +102,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second (default 200)")
     parser.add_argument(
-        "--propagation", type=float, default=2.0, help="seconds from SIGTERM to endpoint removal (default 2)"
+        "--propagation",
+        default="2",
+        help="seconds from SIGTERM to endpoint removal: a number, or LOW-HIGH for a uniform draw per rollout,"
+        " the same sequence for every variant (default 2)",
     )
-    parser.add_argument("--delay", type=float, help="pyinit's --pre-stop-delay (default propagation + 1)")
+    parser.add_argument("--seed", type=int, default=11, help="seed of the propagation draws (default 11)")
+    parser.add_argument("--delay", type=float, help="pyinit's fixed --pre-stop-delay (default the worst case + 1)")
     parser.add_argument("--replicas", type=int, default=2, help="replicas in the deployment (default 2)")
     parser.add_argument("--rollouts", type=int, default=3, help="consecutive rollouts per variant (default 3)")
     parser.add_argument(
@@ -124,22 +117,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         default="all",
-        help="comma-separated: none, tini, dumb-init, pyinit, pyinit-delay, pyinit-rewrite, dumb-init-rewrite",
+        help="comma-separated: none, tini, dumb-init, pyinit, pyinit-delay, pyinit-rewrite, dumb-init-rewrite,"
+        " pyinit-delay-short, pyinit-adaptive, pyinit-adaptive-rewrite; or 'drain' for the last three and"
+        " pyinit-delay (default: all)",
     )
     parser.add_argument("--work-ms", type=float, default=20.0, help="time the app takes per request (default 20)")
     parser.add_argument("--lead", type=float, default=1.0, help="seconds of load before a rollout (default 1)")
     parser.add_argument("--tail", type=float, default=1.0, help="seconds of load after a rollout (default 1)")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "rollout.png"), help="PNG timeline to write")
-    parser.add_argument("--no-plot", action="store_true", help="do not draw the timeline")
+    parser.add_argument(
+        "--drain-plot",
+        default=str(ROOT / "docs" / "drain.png"),
+        help="PNG of stop time against propagation for the delayed pyinit variants",
+    )
+    parser.add_argument("--no-plot", action="store_true", help="draw neither plot")
     parser.add_argument("--json", help="also write every measurement to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (nginx and replica logs)")
     args = parser.parse_args(argv)
+    match = re.fullmatch(r"(\d+(?:\.\d*)?)(?:-(\d+(?:\.\d*)?))?", args.propagation.strip())
+    if not match:
+        parser.error(f"--propagation {args.propagation!r}: a number of seconds, or LOW-HIGH")
+    low = float(match.group(1))
+    high = float(match.group(2) or low)
+    if high < low:
+        parser.error(f"--propagation {args.propagation!r}: LOW is above HIGH")
+    draw = random.Random(args.seed)
+    args.propagations = [draw.uniform(low, high) if high > low else low for _ in range(args.rollouts)]
+    args.worst = high
     if args.delay is None:
-        args.delay = args.propagation + 1.0
-    if args.rate <= 0 or args.replicas < 1 or args.rollouts < 1 or args.propagation < 0 or args.delay < 0:
-        parser.error("--rate, --replicas and --rollouts must be positive, --propagation and --delay not negative")
+        args.delay = high + 1.0
+    if args.rate <= 0 or args.replicas < 1 or args.rollouts < 1 or args.delay < 0:
+        parser.error("--rate, --replicas and --rollouts must be positive, --delay not negative")
     all_variants = {v.key: v for v in variants(args.delay)}
-    keys = list(all_variants) if args.variants == "all" else [k.strip() for k in args.variants.split(",") if k]
+    named = {"all": ",".join(all_variants), "drain": DRAIN_VARIANTS}.get(args.variants, args.variants)
+    keys = [k.strip() for k in named.split(",") if k.strip()]
     unknown = [k for k in keys if k not in all_variants]
     if unknown:
         parser.error(f"unknown variant(s): {', '.join(unknown)}")
@@ -179,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     log(
         f"rollout benchmark: {args.replicas} replicas, {args.rollouts} rollouts per variant, "
-        f"{args.rate:g} req/s, propagation {args.propagation:g}s, pre-stop delay {args.delay:g}s"
+        f"{args.rate:g} req/s, propagation {args.propagation} s "
+        f"({', '.join(f'{p:.2f}' for p in args.propagations)}), fixed pre-stop delay {args.delay:g}s"
     )
     try:
         for mode in args.mode_list:
@@ -196,9 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     log(f"measured in {time.time() - started:.0f}s\n")
     summary = report.summarize(results, args)
     print(report.render(summary, args))
-    if not args.no_plot:
-        path = report.plot(results, args)
-        log(f"\ntimeline: {path}")
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -212,4 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                 default=str,
             )
         )
+    if not args.no_plot:
+        log(f"\ntimeline: {report.plot(results, args)}")
+        if any(v.delay for v in args.chosen):
+            log(f"stop time against propagation: {report.plot_drain(results, args)}")
     return 0 if summary["held"] else 1
