@@ -180,22 +180,22 @@ class Watcher:
         times = [self.last_data, self.last_connection.at if self.last_connection else None]
         return max((t for t in times if t is not None), default=None)
 
+    def gaps(self) -> float:
+        """RATE_GAPS mean gaps between requests, at the rate seen during --drain-min (0 without one)."""
+        return RATE_GAPS * self.minimum / max(self.events_in_minimum, 1) if self.minimum > 0 else 0.0
+
     def window(self) -> float:
-        """The quiet window: --drain-quiet, or RATE_GAPS mean gaps of the rate seen during --drain-min."""
-        if self.minimum <= 0:
-            return self.quiet
-        return max(self.quiet, RATE_GAPS * self.minimum / max(self.events_in_minimum, 1))
+        """The quiet window: --drain-quiet, or RATE_GAPS mean gaps between requests if that is longer."""
+        return max(self.quiet, self.gaps())
 
     def quiet_for(self, now: float) -> float:
         """Seconds without traffic, counted from T0 at the earliest: before it nothing was watched."""
         return now - max(self.start, self.last_activity or self.start)
 
     def verdict(self, now: float) -> Verdict:
-        if now >= self.start + self.maximum:
-            return Verdict.MAX
-        if now < self.start + self.minimum or self.quiet_for(now) < self.window():
-            return Verdict.WAIT
-        return Verdict.QUIET
+        if now >= self.start + self.minimum and self.quiet_for(now) >= self.window():
+            return Verdict.QUIET
+        return Verdict.MAX if now >= self.start + self.maximum else Verdict.WAIT
 
     def stopped(self, now: float) -> None:
         """The stop has been passed on: from now on, traffic is late."""
@@ -368,6 +368,8 @@ class Watch:
             seen.append(f"{self._offset(connection.at)} last new connection on {where}")
         if data is not None:
             seen.append(f"{self._offset(data)} last data received")
+        if w.lost:
+            seen.append(f"the kernel dropped socket notifications in {w.lost} poll(s), counted as traffic")
         self._log.info(
             "traffic_seen",
             "; ".join(seen) or f"no new connection and no data on {ports} since T0",
@@ -376,6 +378,7 @@ class Watch:
             last_connection_source=None if connection is None else connection.source,
             last_data_offset=None if data is None else round(data - w.start, 3),
             connections=w.connections,
+            lost=w.lost,
         )
         quiet_for = w.quiet_for(now)
         fields = {"quiet_for": round(quiet_for, 3), "window": round(w.window(), 3), "open": w.open, "busy": w.busy}
@@ -390,10 +393,12 @@ class Watch:
             self._log.info("traffic_quiet", f"traffic had been quiet for {quiet_for:.2f}s", **fields)
         else:
             advice = "" if cut or self.adaptive else f"; raise --pre-stop-delay above {self._settings.delay:g}s"
+            # still flowing at its own pace, or stopped too recently to tell
+            finished = "had not finished" if quiet_for < w.gaps() else "may not have finished"
             self._log.warning(
                 "traffic_not_quiet",
                 f"requests were still arriving {quiet_for:.2f}s before the stop was passed on: "
-                f"the load balancer had not finished removing this pod{advice}",
+                f"the load balancer {finished} removing this pod{advice}",
                 **fields,
             )
 

@@ -12,13 +12,15 @@ before the maximum, on a noisy machine).
 from __future__ import annotations
 
 import http.client
+import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
-from conftest import PY, WAIT, Pyinit, helper, wait_for
+from conftest import PY, ROOT, WAIT, Pyinit, Watched, descendants, helper, wait_for
 from helpers.shutdown_support import events
 
 WEB = [PY, helper("web_app.py")]
@@ -72,7 +74,7 @@ class Client:
                 one.request("GET", "/", headers={} if self.keepalive else {"Connection": "close"})
                 one.getresponse().read()
                 self.sent += 1
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 self.errors.append(repr(exc))
                 return
             finally:
@@ -302,6 +304,34 @@ def test_no_listener_means_the_full_delay_and_one_line_saying_why(mode, tmp_path
     unseen = [line for line in init.err if "no listening TCP port" in line]
     assert len(unseen) == 1, init.err
     assert f"waiting the full pre-stop delay ({delay:g}s)" in unseen[0]
+
+
+def test_when_proc_hides_the_childs_descriptors_its_uids_listeners_are_watched():
+    """pyinit without CAP_SYS_PTRACE, and a non-dumpable app: /proc denies its fds, so discovery
+    falls back to the listening sockets of the app's uid (and the socket table needs no capability)."""
+    no_ptrace = ["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace"]
+    args = ["--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", "3", "--", *WEB, "--undumpable"]
+    proc = subprocess.Popen(
+        [*no_ptrace, PY, "-m", "pyinit", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=str(ROOT),
+    )
+    init = Watched(proc, [(proc.stdout, []), (proc.stderr, [])])
+    try:
+        port = int(init.expect("serving port=").split("=")[1])
+        proc.send_signal(signal.SIGTERM)
+        line = init.expect("watching traffic on")
+        assert f":{port}" in line, line
+        assert f"(listening as uid {os.getuid()}: /proc denied reading the child's descriptors)" in line, line
+        init.expect("got SIGTERM at")
+        assert proc.wait(WAIT) == 0
+    finally:
+        if proc.poll() is None:
+            for pid in [*reversed(descendants(proc.pid)), proc.pid]:
+                os.kill(pid, signal.SIGKILL)
+            proc.wait()
 
 
 # -- what the timeline says --------------------------------------------------------------------------

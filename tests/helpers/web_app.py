@@ -5,6 +5,8 @@
 for close). At SIGTERM it prints ``got SIGTERM at <CLOCK_MONOTONIC>`` (one
 clock for the whole machine, PID namespaces included), keeps serving for
 ``--linger`` seconds (late requests still get answers), then exits 0.
+``--undumpable`` makes the process non-dumpable, so that /proc hides its
+descriptors from anyone without CAP_SYS_PTRACE.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 parser = argparse.ArgumentParser()
 parser.add_argument("--host", default="127.0.0.1")
 parser.add_argument("--linger", type=float, default=0.0)
+parser.add_argument("--undumpable", action="store_true")
 args = parser.parse_args()
+if args.undumpable:
+    import ctypes
+
+    PR_SET_DUMPABLE = 4
+    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 class Handler(BaseHTTPRequestHandler):
