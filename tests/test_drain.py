@@ -14,14 +14,13 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 from conftest import PY, ROOT, WAIT, Pyinit, Watched, descendants, helper, wait_for
-from helpers.shutdown_support import events
+from helpers.shutdown_support import events, free_port
 
 WEB = [PY, helper("web_app.py")]
 QUIET = 1.0
@@ -97,30 +96,36 @@ class Client:
         self._thread.join(WAIT)
 
 
+class Stage:
+    """pyinit with the web app under it, and the clients that talk to the app; all ended afterwards."""
+
+    def __init__(self) -> None:
+        self.running: list[Pyinit] = []
+        self.clients: list[Client] = []
+
+    def __call__(self, args: list[str], app: list[str] = (), mode: str = "child") -> tuple[Pyinit, int]:
+        """Start ``pyinit ARGS -- web_app.py APP`` and wait until it serves; return it and the app's port."""
+        init = Pyinit([*args, "--", *WEB, *app], mode=mode)
+        self.running.append(init)
+        return init, int(init.expect("serving port=").split("=")[1])
+
+    def client(self, port: int, **kw) -> Client:
+        made = Client(port, **kw)
+        self.clients.append(made)
+        return made
+
+    def close(self) -> None:
+        for made in self.clients:
+            made.stop()
+        for init in self.running:
+            init.close()
+
+
 @pytest.fixture
 def run():
-    """``run(pyinit_args, app_args, mode)``: pyinit with the web app under it, serving; killed afterwards."""
-    running: list[Pyinit] = []
-    clients: list[Client] = []
-
-    def _run(args: list[str], app: list[str] = (), mode: str = "child", **kw) -> tuple[Pyinit, int]:
-        init = Pyinit([*args, "--", *WEB, *app], mode=mode, **kw)
-        running.append(init)
-        port = int(init.expect("serving port=").split("=")[1])
-        return init, port
-
-    _run.clients = clients
-    yield _run
-    for client in clients:
-        client.stop()
-    for init in running:
-        init.close()
-
-
-def client(run, port: int, **kw) -> Client:
-    made = Client(port, **kw)
-    run.clients.append(made)
-    return made
+    stage = Stage()
+    yield stage
+    stage.close()
 
 
 def got_term(init: Pyinit) -> float:
@@ -142,7 +147,7 @@ def stop_after_traffic(init: Pyinit, sender: Client, seconds: float) -> tuple[fl
 @pytest.mark.parametrize("keepalive", [True, False], ids=["keep-alive", "connection-per-request"])
 def test_the_stop_comes_a_quiet_window_after_the_last_request_not_at_the_maximum(run, mode, keepalive):
     init, port = run(["--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"], mode=mode)
-    sender = client(run, port, keepalive=keepalive)
+    sender = run.client(port, keepalive=keepalive)
     t0, last = stop_after_traffic(init, sender, 1.5)
     stopped = got_term(init)
     assert stopped >= last + QUIET - SLACK, init.err
@@ -153,7 +158,7 @@ def test_the_stop_comes_a_quiet_window_after_the_last_request_not_at_the_maximum
 
 def test_ipv6_traffic_is_watched(run):
     init, port = run(["--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"], ["--host", "::1"])
-    sender = client(run, port, host="::1", keepalive=False)
+    sender = run.client(port, host="::1", keepalive=False)
     _t0, last = stop_after_traffic(init, sender, 1.5)
     assert got_term(init) >= last + QUIET - SLACK, init.err
     assert init.wait() == 0
@@ -162,7 +167,7 @@ def test_ipv6_traffic_is_watched(run):
 
 def test_ipv4_clients_of_a_dual_stack_listener_are_watched(run):
     init, port = run(["--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"], ["--host", "::"])
-    sender = client(run, port, keepalive=False)
+    sender = run.client(port, keepalive=False)
     _t0, last = stop_after_traffic(init, sender, 1.5)
     assert got_term(init) >= last + QUIET - SLACK, init.err
     assert init.wait() == 0
@@ -174,7 +179,7 @@ def test_short_connections_between_polls_are_each_seen(run):
     init, port = run(["--log-format", "json", "--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"])
     init.kill(signal.SIGTERM)
     init.expect('"traffic_watch"')
-    sender = client(run, port, keepalive=False, interval=0.02, count=50)
+    sender = run.client(port, keepalive=False, interval=0.02, count=50)
     last = sender.finish()
     assert got_term(init) >= last + QUIET - SLACK, init.err
     assert init.wait() == 0
@@ -232,8 +237,8 @@ def test_drain_ignore_keeps_a_probe_from_holding_the_stop(run, ignored):
     maximum = 6.0
     ignore = ["--drain-ignore", "127.0.0.2/32"] if ignored else []
     init, port = run([*ignore, "--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{maximum:g}"])
-    probe = client(run, port, keepalive=False, interval=0.2, source="127.0.0.2")
-    sender = client(run, port, source="127.0.0.1")
+    probe = run.client(port, keepalive=False, interval=0.2, source="127.0.0.2")
+    sender = run.client(port, source="127.0.0.1")
     t0, last = stop_after_traffic(init, sender, 1.5)
     stopped = got_term(init)
     probe.stop()
@@ -250,7 +255,7 @@ def test_drain_ignore_keeps_a_probe_from_holding_the_stop(run, ignored):
 
 def test_the_readiness_port_never_counts(run):
     """Probes hammer pyinit's /ready and /live through the drain; only the app's own port is watched."""
-    probe_port = free_loopback_port()
+    probe_port = free_port()
     init, port = run(
         [
             "--log-format",
@@ -265,7 +270,7 @@ def test_the_readiness_port_never_counts(run):
             f"{MAXIMUM:g}",
         ]
     )
-    prober = client(run, probe_port, keepalive=False, interval=0.05)
+    prober = run.client(probe_port, keepalive=False, interval=0.05)
     wait_for(lambda: prober.sent >= 3, "the probes to reach pyinit")
     t0 = time.monotonic()
     init.kill(signal.SIGTERM)
@@ -274,12 +279,6 @@ def test_the_readiness_port_never_counts(run):
     assert init.wait() == 0
     watched = next(e for e in events(init.err) if e["event"] == "traffic_watch")
     assert watched["ports"] == [port], watched
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- when pyinit cannot see -------------------------------------------------------------------------
@@ -339,7 +338,7 @@ def test_when_proc_hides_the_childs_descriptors_its_uids_listeners_are_watched()
 
 def test_a_fixed_delay_that_was_too_short_is_called_out(run):
     init, port = run(["--log-format", "json", "--pre-stop-delay", "1"])
-    sender = client(run, port)
+    sender = run.client(port)
     wait_for(lambda: sender.sent >= 3, "the client's first requests")
     init.kill(signal.SIGTERM)
     got_term(init)
@@ -356,7 +355,7 @@ def test_a_fixed_delay_that_was_too_short_is_called_out(run):
 
 def test_the_measured_propagation_is_in_the_timeline_with_a_fixed_delay(run):
     init, port = run(["--log-format", "json", "--pre-stop-delay", "4"])
-    sender = client(run, port, keepalive=False)
+    sender = run.client(port, keepalive=False)
     t0, last = stop_after_traffic(init, sender, 1.5)
     got_term(init)
     assert init.wait() == 0
@@ -372,7 +371,7 @@ def test_the_measured_propagation_is_in_the_timeline_with_a_fixed_delay(run):
 def test_a_stream_that_never_goes_quiet_gets_the_maximum_and_is_counted(run):
     maximum = 3.0
     init, port = run(["--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{maximum:g}"])
-    stream = client(run, port, interval=0.1)  # never stops on its own
+    stream = run.client(port, interval=0.1)  # never stops on its own
     wait_for(lambda: stream.sent >= 3, "the stream's first requests")
     t0 = time.monotonic()
     init.kill(signal.SIGTERM)
@@ -384,7 +383,7 @@ def test_a_stream_that_never_goes_quiet_gets_the_maximum_and_is_counted(run):
 def test_requests_after_the_stop_are_reported_as_late(run):
     """The app keeps serving 1.5 s after its SIGTERM, and the client does not stop: pyinit says so."""
     init, port = run(["--log-format", "json", "--pre-stop-delay", "1"], ["--linger", "1.5"])
-    sender = client(run, port, interval=0.1)
+    sender = run.client(port, interval=0.1)
     wait_for(lambda: sender.sent >= 3, "the client's first requests")
     init.kill(signal.SIGTERM)
     stopped = got_term(init)

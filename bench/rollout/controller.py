@@ -39,7 +39,8 @@ APP = HERE / "app.py"
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 #: The adaptive drain's settings: a 1 s quiet window, and a maximum no rollout comes near.

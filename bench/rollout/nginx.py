@@ -187,7 +187,7 @@ http {{
     # -- the log ------------------------------------------------------------
 
     def entries(self, run: str) -> list[Entry]:
-        found = []
+        found: list[Entry] = []
         if not self.access_log.exists():
             return found
         for line in self.access_log.read_text(errors="replace").splitlines():
