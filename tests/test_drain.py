@@ -19,8 +19,9 @@ import threading
 import time
 
 import pytest
-from conftest import PY, ROOT, WAIT, Pyinit, Watched, descendants, helper, wait_for
 from helpers.shutdown_support import events, free_port
+
+from conftest import PY, ROOT, WAIT, Pyinit, Watched, descendants, helper, wait_for
 
 WEB = [PY, helper("web_app.py")]
 QUIET = 1.0
