@@ -2,7 +2,8 @@
 
     STARTING --pre-start hooks done--> RUNNING
     RUNNING --stop signal (T0)--> DRAINING   readiness off, pre-stop hooks, delay
-    DRAINING --delay over and hooks done, or a second stop signal--> STOPPING
+    DRAINING --delay over (or, with --drain-quiet, traffic quiet) and hooks done,
+             or a second stop signal--> STOPPING
     STOPPING                                 stop sent; the kill deadline SIGKILLs the tree (with -c: the child)
     any --main child exited--> FINISHING     sweep leftovers (not with -c), post-stop hooks
     FINISHING --> DONE                       exit with the child's (remapped) code
@@ -10,7 +11,10 @@
 The state decides what a signal means: a stop signal starts the drain in
 RUNNING, cuts the delay short in DRAINING, and is forwarded like any other
 signal in STOPPING. DRAINING ends when both of its gates (the delay and the
-pre-stop hooks) are open.
+pre-stop hooks) are open; with --drain-quiet the delay's gate also opens once
+the watched ports have gone quiet (``pyinit.traffic``), the delay being the
+maximum. From T0 until the child exits, any delay polls that watch every
+100 ms, so the timeline can say when the traffic stopped.
 
 Every transition writes one log line; after T0 each carries its offset from
 T0, so the log *is* the timeline an operator reads when chasing 502s.
