@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-# Whatever pytest's import mode: the checkout, so that ``integration`` imports.
+# Whatever pytest's import mode: the checkout, so that ``integration`` (and ``tests.helpers``) import.
 if str(Path(__file__).resolve().parent.parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent.parent))
 
@@ -46,12 +46,12 @@ from integration.dockerkit import (
     LABEL,
     REQUIRE,
     ROOT,
-    SIGPRINT,
     TEST_TAG,
     Box,
     build,
     derive,
 )
+from tests.helpers.harness import helper
 
 
 def _engine() -> tuple[Any, str | None]:
@@ -165,7 +165,7 @@ def image(client: Any, example_image: Any) -> str:
     """The example image plus the test apps; the example's PYINIT_* settings blanked."""
     settings = [item.split("=", 1)[0] for item in example_image.attrs["Config"]["Env"] if item.startswith("PYINIT_")]
     files = {f"apps/{path.name}": path for path in sorted(APPS.glob("*.py"))}
-    files["apps/sigprint.py"] = SIGPRINT
+    files["apps/sigprint.py"] = Path(helper("sigprint.py"))
     lines = ["COPY apps/ /apps/", "HEALTHCHECK NONE"]
     if settings:
         lines.append("ENV " + " ".join(f"{name}=" for name in settings))

@@ -1,6 +1,8 @@
 """What the integration tests share: containers, images and HTTP from the host.
 
-Imported by conftest.py and the tests as ``integration.dockerkit``.
+Imported by conftest.py and the tests as ``integration.dockerkit``; what the
+two suites share (``wait_for``, the helper programs) comes from the harness
+of the black-box tests, ``tests/helpers/harness.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.harness import ROOT
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 APPS = HERE / "apps"
-SIGPRINT = ROOT / "tests" / "helpers" / "sigprint.py"
 DOCKERFILE = ROOT / "Dockerfile.example"
 REQUIRE = os.environ.get("PYINIT_REQUIRE_DOCKER") == "1"
 LABEL = "pyinit-integration"

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.harness import ROOT
+
 SEEDS = ROOT / "tests" / "doctor" / "seeds"
 WAIT = 60.0
 

@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from helpers.harness import (
     PY,
     PYINIT,
     REALTIME,
+    SIGPRINT,
     WAIT,
     Pyinit,
+    alive,
     children_of,
     helper,
     job_stop_handled,
-    proc_status,
     run_pyinit,
     signal_label,
     state,
@@ -38,7 +39,6 @@ from conftest import (
 )
 from helpers.shutdown_support import free_port
 
-SIGPRINT = [PY, helper("sigprint.py")]
 PEERS = {"tini": ("tini", "-s", "-g"), "dumb-init": ("dumb-init",)}
 INITS = {"pyinit": PYINIT, **PEERS}
 
@@ -54,13 +54,6 @@ def launch(
 ) -> Pyinit:
     """Run ``command`` under ``init`` (tini, dumb-init or pyinit) with ``options``, in the test's mode."""
     return start([*options, "--", *command], program=[*launcher, *INITS[init]], **kw)
-
-
-def alive(pid: int) -> bool:
-    try:
-        return not proc_status(pid)["State"].startswith("Z")
-    except FileNotFoundError:
-        return False
 
 
 def open_fds(pid: int) -> set[str]:
@@ -343,13 +336,15 @@ def _leftover(
     kid = children_of(child)[0]
     try:
         end(proc, child)
-        code = proc.wait()
+        code = proc.wait(drain=False)  # a kid that outlives the init holds the pipes
         outlived = None
         if mode == "child":  # outside a namespace the kid can outlive the init; then nothing is pending for it
             outlived = alive(kid)
             if outlived:
                 os.kill(kid, signal.SIGWINCH)  # handled after anything lower (TERM) that was pending
                 proc.expect("kid signal SIGWINCH")
+        if not outlived:
+            proc.drained()
     finally:
         try:
             os.kill(kid, signal.SIGKILL)
@@ -387,4 +382,4 @@ def test_single_child_kill_deadline_kills_the_child_only(start, mode):
         lambda proc, child: proc.kill(signal.SIGTERM),
     )
     assert seen == {"exit": 128 + signal.SIGKILL, "kid alive": True if mode == "child" else None, "kid got": []}
-    assert any("kill timeout passed: sent SIGKILL to pid" in line for line in proc.err)
+    proc.expect("kill timeout passed: sent SIGKILL to pid")

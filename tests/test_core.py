@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers.harness import (
     NAMESPACE,
     PY,
     REALTIME,
+    SIGPRINT,
     WAIT,
     Pyinit,
     fields,
@@ -37,7 +38,6 @@ from conftest import (
 )
 from helpers.shutdown_support import free_port
 
-SIGPRINT = [PY, helper("sigprint.py")]
 # Signals whose default action ends a process: a child killed by one exits 128+N.
 TERMINATING = sorted(
     set(range(1, 32))

@@ -19,15 +19,12 @@ import threading
 import time
 
 import pytest
-from helpers.shutdown_support import events, free_port
-
-from conftest import PY, ROOT, WAIT, Pyinit, Watched, descendants, helper, wait_for
+from helpers.harness import PY, ROOT, SLACK, WAIT, Pyinit, Watched, descendants, events, helper, wait_for
+from helpers.shutdown_support import free_port
 
 WEB = [PY, helper("web_app.py")]
 QUIET = 1.0
 MAXIMUM = 30.0
-#: The watcher's clock is the kernel's (jiffies, at most 4 ms apart); the test's is CLOCK_MONOTONIC.
-SLACK = 0.05
 #: How far before the maximum a stop that followed the traffic must come.
 WELL_BEFORE = 10.0
 
@@ -154,7 +151,7 @@ def test_the_stop_comes_a_quiet_window_after_the_last_request_not_at_the_maximum
     assert stopped >= last + QUIET - SLACK, init.err
     assert stopped < t0 + MAXIMUM - WELL_BEFORE, init.err
     assert init.wait() == 0
-    assert "traffic had been quiet for" in "\n".join(init.err)
+    assert "traffic had been quiet for" in init.stderr
 
 
 def test_ipv6_traffic_is_watched(run):
@@ -244,7 +241,7 @@ def test_drain_ignore_keeps_a_probe_from_holding_the_stop(run, ignored):
     stopped = got_term(init)
     probe.stop()
     assert init.wait() == 0
-    log = "\n".join(init.err)
+    log = init.stderr
     if ignored:
         assert last + QUIET - SLACK <= stopped < t0 + maximum, log
         assert "traffic had been quiet" in log

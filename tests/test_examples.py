@@ -14,22 +14,19 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
-from conftest import WAIT, Watched
+from helpers.harness import PY, ROOT, SIGPRINT, WAIT, Watched
 
 from pyinit import budget
 from pyinit.cli import DurationType, command
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = ROOT / "examples" / "kubernetes" / "deployment.yaml"
 PROCFILE = ROOT / "examples" / "Procfile"
-SIGPRINT = ROOT / "tests" / "helpers" / "sigprint.py"
 ORPHAN_SECONDS = 4
 
 
@@ -137,7 +134,7 @@ def example_flags() -> list[str]:
 class Honcho(Watched):
     def __init__(self, procfile: Path) -> None:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "-f", str(procfile), "-d", str(ROOT), "start", "--no-colour"],
+            [PY, "-m", "honcho", "-f", str(procfile), "-d", str(ROOT), "start", "--no-colour"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -146,9 +143,6 @@ class Honcho(Watched):
             start_new_session=True,
         )
         super().__init__(proc, [(proc.stdout, [])])
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
 
     def close(self) -> None:
         """SIGKILL honcho and whatever it started that is still running, each by PID."""
@@ -192,7 +186,7 @@ def find_pyinit(honcho: Honcho) -> psutil.Process:
             if cmdline[1:3] == ["-m", "pyinit"]:
                 return process
         time.sleep(0.05)
-    raise AssertionError("pyinit did not start under honcho:\n" + honcho.output())
+    raise AssertionError("pyinit did not start under honcho:\n" + honcho.text)
 
 
 @pytest.mark.parametrize("exec_", [False, True], ids=["as-in-the-example", "with-exec"])
@@ -201,8 +195,8 @@ def test_procfile_under_honcho_forwards_rewrites_and_reaps(tmp_path: Path, exec_
     flags = example_flags()
     # The example's pyinit flags on a stand-in app; the shell leaves an orphan
     # (`sleep`, its parent gone at once) for pyinit to adopt and reap.
-    app = f"(sleep {ORPHAN_SECONDS} &); exec {shlex.quote(sys.executable)} {shlex.quote(str(SIGPRINT))} --drain USR1:1"
-    pyinit = [sys.executable, "-m", "pyinit", *flags, "--warn-on-reap", "--", "sh", "-c", app]
+    app = f"(sleep {ORPHAN_SECONDS} &); exec {shlex.join(SIGPRINT)} --drain USR1:1"
+    pyinit = [PY, "-m", "pyinit", *flags, "--warn-on-reap", "--", "sh", "-c", app]
     procfile = tmp_path / "Procfile"
     procfile.write_text(f"web: {'exec ' if exec_ else ''}{shlex.join(pyinit)}\n")
 
@@ -214,7 +208,7 @@ def test_procfile_under_honcho_forwards_rewrites_and_reaps(tmp_path: Path, exec_
         started = int(re.search(r"web\.1 started \(pid=(\d+)\)", honcho.expect("web.1 started")).group(1))
         shell_between = started != init.pid  # dash does not exec a lone command; bash does
         assert not (exec_ and shell_between)
-        child = child_running(init, [sys.executable, str(SIGPRINT), "--drain", "USR1:1"])
+        child = child_running(init, [*SIGPRINT, "--drain", "USR1:1"])
 
         # Reaping: the orphaned sleep was re-parented to pyinit (a subreaper, not
         # PID 1), which reaps it when it exits.
@@ -239,7 +233,7 @@ def test_procfile_under_honcho_forwards_rewrites_and_reaps(tmp_path: Path, exec_
         # killed (-15), while pyinit, in that group too, drained and exited 0.
         honcho.expect(f"web.1 stopped (rc={-15 if shell_between else 0})")
         assert honcho.proc.wait(timeout=WAIT) == 143  # honcho's own code for its SIGTERM
-        out = honcho.output()
+        out = honcho.text
         assert "signal SIGTERM" not in out
         assert "forwarded SIGUSR1" in out and "(rewritten from SIGTERM)" in out
         assert not psutil.pid_exists(child.pid) or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE

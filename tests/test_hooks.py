@@ -15,11 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PY, descendants, helper, run_pyinit, wait_for
-from helpers.shutdown_support import alive, cmdline, offset_of, step
-
-SIGPRINT = [PY, helper("sigprint.py")]
-SLACK = 0.05
+from helpers.harness import PY, SIGPRINT, SLACK, alive, cmdline, descendants, helper, run_pyinit, wait_for
+from helpers.shutdown_support import offset_of, step
 
 
 def lines_of(path: Path) -> list[str]:
@@ -280,7 +277,7 @@ def test_hook_timeout_kills_the_hooks_process_group_and_shutdown_goes_on(start, 
     # Both sleeps (the hook's foreground and background jobs) die with their group, well
     # before the end of the delay: this is the hook timeout, not the final sweep.
     wait_for(lambda: not any(alive(pid) for pid in sleeps), "the hook's process group to die", timeout=5)
-    assert "child exited" not in "\n".join(init.err)
+    assert "child exited" not in init.stderr
     assert init.wait() == 0
     assert lines_of(log) == ["second"]
     assert offset_of(init.err, "timed out after 0.5s") >= 0.5 - SLACK
@@ -307,8 +304,8 @@ def test_post_stop_hook_timeout_is_logged_and_the_next_one_runs(start, tmp_path)
     init.kill(signal.SIGTERM)
     assert init.wait() == 6
     assert lines_of(log) == ["after"]
-    assert "timed out after 0.3s" in "\n".join(init.err)
-    assert "exiting 6" in "\n".join(init.err)
+    assert "timed out after 0.3s" in init.stderr
+    assert "exiting 6" in init.stderr
 
 
 def test_failing_hooks_are_logged_and_shutdown_goes_on(start, tmp_path):
@@ -340,7 +337,7 @@ def test_failing_hooks_are_logged_and_shutdown_goes_on(start, tmp_path):
     assert any("'exit 4'" in line and "4" in line for line in errors), init.err
     assert any("'exit 5'" in line and "5" in line for line in errors), init.err
     assert sum("dir-fails" in line and "9" in line for line in errors) == 2, init.err
-    assert "exiting 0" in "\n".join(init.err)
+    assert "exiting 0" in init.stderr
 
 
 @pytest.mark.parametrize("where", ["option", "hooks-dir"])
@@ -388,7 +385,7 @@ def test_signals_are_forwarded_while_a_hook_runs(start):
     init.expect("SIGTERM received")
     init.kill(signal.SIGHUP)
     init.expect("signal SIGHUP")
-    assert "pre-stop hooks done" not in "\n".join(init.err)
+    assert "pre-stop hooks done" not in init.stderr
     assert init.wait() == 0
     assert offset_of(init.err, "forwarded SIGHUP") < offset_of(init.err, "pre-stop hooks done")
 

@@ -15,11 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PY, helper, wait_for
+from helpers.harness import SIGPRINT, wait_for
 from helpers.shutdown_support import App, free_port, http_get, wait_for_status
-
-SIGPRINT = [PY, helper("sigprint.py")]
-
 
 # -- the file ---------------------------------------------------------------------------------------
 

@@ -15,11 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.harness import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PROPAGATION = 2.0
 DELAY = 3.0
 

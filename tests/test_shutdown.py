@@ -16,12 +16,20 @@ import signal
 import time
 
 import pytest
-from conftest import PY, WAIT, descendants, fields, helper, wait_for, zombies_under
-from helpers.shutdown_support import alive, cmdline, events, offset_of, step, timeline
-
-SIGPRINT = [PY, helper("sigprint.py")]
-FAMILY = [PY, helper("family.py")]
-SLACK = 0.05  # timers may fire a hair early relative to the test's clock, never more
+from helpers.harness import (
+    FAMILY,
+    SIGPRINT,
+    SLACK,
+    WAIT,
+    alive,
+    cmdline,
+    descendants,
+    events,
+    fields,
+    wait_for,
+    zombies_under,
+)
+from helpers.shutdown_support import offset_of, step, timeline
 
 
 def grandchild_host_pid(init) -> int:
@@ -155,7 +163,7 @@ def test_no_delay_forwards_at_once(start):
     init.kill(signal.SIGTERM)
     assert init.wait() == 0
     assert offset_of(init.err, "forwarded SIGTERM") < 0.5
-    assert "pre-stop delay over" not in "\n".join(init.err)
+    assert "pre-stop delay over" not in init.stderr
 
 
 # -- during the delay ---------------------------------------------------------------------------
@@ -179,7 +187,7 @@ def test_child_exiting_during_the_delay_ends_it(start, tmp_path, how):
     assert init.wait() == expected
     assert time.monotonic() - sent < 15  # not the 60 s delay
     assert "signal SIGTERM" not in init.out
-    log = "\n".join(init.err)
+    log = init.stderr
     assert "forwarded SIGTERM" not in log and "pre-stop delay over" not in log
     assert offset_of(init.err, f"child exited {expected}") < 15
     assert post.exists()  # straight to step 6, post-stop hooks included
@@ -260,7 +268,7 @@ def test_custom_stop_signal_starts_the_sequence_and_term_is_just_forwarded(start
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     init.expect("signal SIGTERM")  # not a stop signal here: forwarded at once, no delay
-    assert "received: readiness off" not in "\n".join(init.err)
+    assert "received: readiness off" not in init.stderr
     sent = time.monotonic()
     init.kill(signal.SIGUSR2)
     init.expect("signal SIGUSR2")
@@ -284,7 +292,7 @@ def test_stop_command_runs_instead_of_forwarding(start, tmp_path):
     assert init.wait() == 4
     assert "signal SIGTERM" not in init.out
     assert record.read_text().split() == ["SIGTERM", pid]
-    log = "\n".join(init.err)
+    log = init.stderr
     assert "forwarded SIGTERM" not in log
     assert offset_of(init.err, "running stop command") >= 0.3 - SLACK
     assert "exiting 4" in log
@@ -306,7 +314,7 @@ def test_child_ignoring_term_is_killed_at_the_deadline(start):
     forwarded = offset_of(init.err, "forwarded SIGTERM")
     assert killed.offset is not None and killed.offset - forwarded >= 0.5 - SLACK
     assert step(init.err, "child exited 137").offset >= killed.offset
-    assert "exiting 137" in "\n".join(init.err)
+    assert "exiting 137" in init.stderr
 
 
 def test_kill_reaches_a_grandchild_that_escaped_with_setsid(start, tmp_path):
@@ -324,7 +332,7 @@ def test_kill_reaches_a_grandchild_that_escaped_with_setsid(start, tmp_path):
     assert not alive(grandchild)
     # Both were killed at the deadline: the grandchild ignores TERM, so had it been left to
     # the leftover sweep, that would have needed its own SIGKILL a second later.
-    assert "SIGKILL to leftover" not in "\n".join(init.err), "\n".join(init.err)
+    assert "SIGKILL to leftover" not in init.stderr, init.stderr
 
 
 def _stop_child_leaving_a_setsid_grandchild(start, *family_flags: str):
@@ -351,7 +359,7 @@ def test_setsid_grandchild_that_ignores_term_is_killed_after_the_child_exits(sta
 def test_leftover_that_obeys_term_is_not_killed(start):
     init, grand = _stop_child_leaving_a_setsid_grandchild(start)
     assert f"pid {grand['pid']} (" in step(init.err, "sent SIGTERM to leftover").message
-    assert "SIGKILL" not in "\n".join(init.err)
+    assert "SIGKILL" not in init.stderr
 
 
 def test_without_a_kill_timeout_or_grace_period_pyinit_waits_indefinitely(start):
@@ -362,7 +370,7 @@ def test_without_a_kill_timeout_or_grace_period_pyinit_waits_indefinitely(start)
     init.expect("forwarded SIGTERM")
     time.sleep(1.5)
     assert init.proc.poll() is None and alive(child)
-    log = "\n".join(init.err)
+    log = init.stderr
     assert "waiting up to" not in log and "SIGKILL" not in log
 
 
@@ -372,7 +380,7 @@ def test_exit_code_is_the_childs_after_shutdown(start, remap, code):
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     assert init.wait() == code
-    assert "child exited 5" in "\n".join(init.err)
+    assert "child exited 5" in init.stderr
     assert step(init.err, f"exiting {code}").offset is not None
 
 
@@ -382,4 +390,4 @@ def test_stop_signal_with_nothing_running_in_the_group_still_exits(start):
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     assert init.wait(timeout=WAIT) == 0
-    assert "kill timeout passed" not in "\n".join(init.err)
+    assert "kill timeout passed" not in init.stderr

@@ -16,11 +16,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import PY, helper, run_pyinit
+from helpers.harness import SIGPRINT, SLACK, helper, run_pyinit
 from helpers.shutdown_support import step
-
-SIGPRINT = [PY, helper("sigprint.py")]
-SLACK = 0.05
 
 
 def hooks_dir(root: Path, phase: str, mode: int) -> Path:

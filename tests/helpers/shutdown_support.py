@@ -1,24 +1,22 @@
-"""Shared tools for the graceful-shutdown tests (issue 4): timelines, HTTP, processes.
+"""Shared tools for the graceful-shutdown tests (issue 4): the text timeline and HTTP.
 
-Imported by the test modules as ``helpers.shutdown_support`` (``tests/`` is on
-sys.path under pytest, and ``helpers`` is a namespace package). Nothing here
-mocks anything: it parses pyinit's real log, talks real HTTP and reads /proc.
+Imported by the test modules as ``helpers.shutdown_support``, next to
+``helpers.harness``. Nothing here mocks anything: it parses pyinit's real
+log and talks real HTTP.
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-from conftest import WAIT, wait_for
+from helpers.harness import WAIT, wait_for
 
 TEXT_LINE = re.compile(r"^\[pyinit\] (?:\+(\d+\.\d{3})s )?(.*)$")
 
@@ -54,20 +52,6 @@ def offset_of(lines: list[str], text: str) -> float:
     found = step(lines, text)
     assert found.offset is not None, f"{found.message!r} carries no offset from T0"
     return found.offset
-
-
-def events(lines: list[str]) -> list[dict[str, Any]]:
-    """pyinit's ``--log-format json`` lines as objects, in order (other lines are skipped)."""
-    found = []
-    for line in lines:
-        if line.startswith("{"):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "event" in record:
-                found.append(record)
-    return found
 
 
 # -- HTTP ----------------------------------------------------------------------------------------
@@ -153,32 +137,3 @@ class App:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-# -- processes -----------------------------------------------------------------------------------
-
-
-def alive(pid: int) -> bool:
-    """Whether host pid ``pid`` is a live (not zombie) process."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return not line.split()[1].startswith(("Z", "X"))
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return False
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-
-
-def ns_pid(pid: int) -> int:
-    """The pid of host pid ``pid`` in its innermost PID namespace (itself outside one)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("NSpid:"):
-            return int(line.split()[-1])
-    return pid
