@@ -7,10 +7,11 @@ namespace, and as a plain child.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.harness import MODES, NAMESPACE, Pyinit
+from helpers.harness import MODES, NAMESPACE, Gate, Pyinit
 
 
 @pytest.fixture(params=MODES)
@@ -33,3 +34,17 @@ def start(mode: str) -> Iterator[Callable[..., Pyinit]]:
     yield _start
     for instance in running:
         instance.close()
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Callable[[str], Gate]]:
+    """``gate(name)``: a fresh Gate in tmp_path; any still held is let go afterwards."""
+    made: list[Gate] = []
+
+    def _gate(name: str) -> Gate:
+        made.append(Gate(tmp_path / name))
+        return made[-1]
+
+    yield _gate
+    for each in made:
+        each.close()

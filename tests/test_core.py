@@ -13,6 +13,7 @@ import os
 import pty
 import pwd
 import select
+import shlex
 import signal
 import subprocess
 import time
@@ -20,15 +21,22 @@ from pathlib import Path
 
 import pytest
 from helpers.harness import (
+    JSON,
     NAMESPACE,
     PY,
     REALTIME,
     SIGPRINT,
     WAIT,
     Pyinit,
+    Watched,
+    children_of,
+    cmdline,
+    descendants,
+    events,
     fields,
     helper,
     job_stop_handled,
+    kill_tree,
     proc_status,
     run_pyinit,
     signal_label,
@@ -83,13 +91,12 @@ def test_single_child_forwards_to_the_child_only(start, how):
     args, env = (how, {}) if isinstance(how, list) else ([], dict([how.split("=")]))
     init = start([*args, "--", *SIGPRINT, "--fork"], env=env)
     init.expect("kid ready")
-    init.expect("ready pid")
+    ready = init.expect_line(lambda line: line if line.startswith("ready ") else None, "the child's own ready")
     init.kill(signal.SIGUSR1)
     init.expect("signal SIGUSR1")
     init.kill(signal.SIGUSR2)  # a marker: once it arrived, USR1 would have too
     init.expect("signal SIGUSR2")
     assert not any(line.startswith("kid signal") for line in init.lines)
-    ready = next(line for line in init.lines if line.startswith("ready"))
     ids = fields(ready)
     assert ids["sid"] != ids["pid"], "no setsid in single-child mode"
 
@@ -224,10 +231,14 @@ def test_command_not_executable_exits_126(mode, tmp_path):
 
 
 def test_group_leftovers_get_term_when_the_child_exits(start):
-    init = start(["--", "sh", "-c", f"{PY} {helper('sigprint.py')} --exit-on TERM:0 & sleep 1; exit 3"])
+    # The shell exits 3 when told (USR1, sent to it alone), leaving sigprint behind in its group.
+    script = f"trap 'exit 3' USR1; {shlex.join(SIGPRINT)} --exit-on TERM:0 & wait"
+    init = start([*JSON, "--", "sh", "-c", script])
     init.expect("ready")
+    os.kill(init.child_pid(), signal.SIGUSR1)
     init.expect("signal SIGTERM")
     assert init.wait() == 3
+    init.event("leftovers_term")
 
 
 # -- reaping ----------------------------------------------------------------------------------
@@ -242,68 +253,94 @@ def test_storm_of_orphaned_zombies_is_reaped(start):
     assert sum("reaped zombie" in line for line in init.lines) == count
 
 
-def test_orphans_are_adopted_by_pyinit(start, mode):
-    """As PID 1 by the kernel's rule; as a plain child because pyinit makes itself a subreaper."""
-    init = start(["--", "sh", "-c", f"{PY} {helper('orphan_parent.py')}; sleep 2"])
+@pytest.mark.parametrize("flag", [[], ["-s"], ["--subreaper"]])
+def test_orphans_are_adopted_and_reaped_by_pyinit(start, mode, flag):
+    """As PID 1 by the kernel's rule; as a plain child because pyinit makes itself a subreaper (-s is a no-op)."""
+    init = start([*JSON, *flag, "-w", "--", PY, helper("orphan_parent.py")])
     line = init.expect("adopted-by")
     assert int(line.split()[1]) == (1 if mode == "pid1" else init.pid)
     assert init.wait() == 0
-    assert zombies_under(init.pid) == [] if init.proc.poll() is None else True
-
-
-@pytest.mark.parametrize("flag", [["-s"], ["--subreaper"], []])
-def test_subreaper_flag_is_accepted(flag):
-    result = run_pyinit([*flag, "--", "sh", "-c", f"{PY} {helper('orphan_parent.py')}; sleep 1"])
-    assert result.returncode == 0
-    assert "adopted-by" in result.stdout
+    init.event("zombie_reaped", pid=int(fields(line)["pid"]))
 
 
 # -- terminal hand-off ------------------------------------------------------------------------
 
+PROMPT = "P-$((6*7))> "  # bash shows it as P-42>, which the echo of typed text never contains
 
-def _interact(argv: list[str], script: list[tuple[bytes, bytes]], timeout: float = WAIT) -> tuple[bytes, int]:
-    """Run argv on a fresh pty as its session leader; send each step and await its answer, then EOF."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp(argv[0], argv)
-    seen = b""
-    deadline = time.monotonic() + timeout
 
-    def read_until(done) -> bool:
-        nonlocal seen
-        while not done():
-            if time.monotonic() > deadline:
+class Terminal:
+    """A program on a fresh pty as its session leader, typed at like a keyboard."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            try:
+                os.execvpe(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.seen = b""
+        self._mark = 0  # where the last expected text ended
+        self._reaped = False
+
+    def _read(self, timeout: float) -> bool:
+        """Read what is there within ``timeout``; False at EOF (every process holding the pty is gone)."""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO
                 return False
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: every process holding the pty is gone
-                    return True
-                if not chunk:
-                    return True
-                seen += chunk
+            if not chunk:
+                return False
+            self.seen += chunk
         return True
 
-    try:
-        for send, expect in script:
-            os.write(fd, send)
-            if not read_until(lambda expect=expect: expect in seen):
-                raise AssertionError(f"never saw {expect!r} in {seen.decode(errors='replace')!r}")
-        read_until(lambda: False)  # to EOF
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return seen, os.waitstatus_to_exitcode(status)
-            time.sleep(0.05)
-        raise AssertionError(f"did not exit: {seen.decode(errors='replace')!r}")
-    finally:
-        os.close(fd)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+    def expect(self, text: bytes) -> None:
+        """Wait for ``text`` after the previous expectation's match."""
+        deadline = time.monotonic() + WAIT
+        while text not in self.seen[self._mark :]:
+            if time.monotonic() > deadline or not self._read(0.2):
+                raise AssertionError(f"never saw {text!r} in {self.seen.decode(errors='replace')!r}")
+        self._mark = self.seen.index(text, self._mark) + len(text)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def foreground(self) -> int:
+        """The terminal's foreground process group (as seen from here)."""
+        return os.tcgetpgrp(self.fd)
+
+    def group(self, pgid: int) -> list[int]:
+        """The processes beneath the terminal's leader in process group ``pgid``."""
+        found = []
+        for pid in descendants(self.pid):
+            try:
+                if os.getpgid(pid) == pgid and state(pid) != "Z":
+                    found.append(pid)
+            except (ProcessLookupError, FileNotFoundError):
+                pass
+        return found
+
+    def exit_code(self) -> int:
+        """Read to EOF, then the leader's exit code."""
+        deadline = time.monotonic() + WAIT
+        while self._read(0.2):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the terminal never closed: {self.seen.decode(errors='replace')!r}")
+
+        def exited() -> tuple[int] | None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            return (os.waitstatus_to_exitcode(status),) if done else None
+
+        (code,) = wait_for(exited, "the terminal's leader to exit")
+        self._reaped = True
+        return code
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if not self._reaped:  # a pid reaped may be someone else's by now
+            kill_tree(self.pid)
+            os.waitpid(self.pid, 0)
 
 
 @pytest.mark.parametrize("where", ["child", "pid1"])
@@ -313,21 +350,39 @@ def test_bash_gets_the_terminal_and_job_control(where):
     # Under unshare, `setsid --ctty` makes pyinit (PID 1) lead a session that owns the pty, as in `docker run -t`.
     prefix = [*NAMESPACE, "setsid", "--ctty"] if where == "pid1" else []
     argv = [*prefix, PY, "-m", "pyinit", "--", "bash", "--norc", "--noprofile", "-m", "-i"]
-    env_prompt = b"export PS1='$ '; echo PROMPT-$((40+2))\n"
-    output, code = _interact(
-        argv,
-        [
-            (env_prompt, b"PROMPT-42"),
-            (b"sh -c 'echo RUN''NING; exec sleep 60'\n", b"RUNNING"),  # a foreground job
-            (b"\x1a", b"Stopped"),  # Ctrl-Z: only works if bash owns the terminal
-            (b"jobs; echo JOBS-$((1+1))\n", b"JOBS-2"),
-            (b"kill -9 %1; fg >/dev/null 2>&1; echo GONE-$((3+3))\n", b"GONE-6"),  # fg: waits for it, unlike wait
-            (b"exit 7\n", b"exit"),
-        ],
-    )
-    assert code == 7, output.decode(errors="replace")
-    assert b"no job control" not in output
-    assert b"Hangup" not in output
+    term = Terminal(argv, {**os.environ, "PS1": PROMPT, "HISTFILE": ""})
+    try:
+        term.expect(b"P-42> ")
+        bash = wait_for(lambda: next((p for p in descendants(term.pid) if cmdline(p)[:1] == ["bash"]), None), "bash")
+        shell = os.getpgid(bash)
+        assert term.foreground() == shell, "bash owns the terminal"
+
+        term.type(b"sh -c 'echo RUN''NING; exec sleep 60'\n")  # a foreground job
+        term.expect(b"RUNNING")
+        job = term.foreground()
+        assert job != shell and term.group(job), "the job got the terminal"
+
+        term.type(b"\x1a")  # Ctrl-Z: the terminal stops the foreground group
+        term.expect(b"Stopped")
+        term.expect(b"P-42> ")
+        wait_for(lambda: all(state(pid) == "T" for pid in term.group(job)), "the job to stop")
+        assert term.foreground() == shell, "bash took the terminal back"
+
+        term.type(b"fg\n")
+        wait_for(lambda: term.foreground() == job, "the job to get the terminal back")
+        wait_for(lambda: all(state(pid) in "SR" for pid in term.group(job)), "the job to run again")
+        term.type(b"\x03")  # Ctrl-C: SIGINT to the foreground group ends the job
+        term.expect(b"P-42> ")
+        assert term.group(job) == [] and term.foreground() == shell
+
+        term.type(b"exit 7\n")
+        code = term.exit_code()
+    finally:
+        term.close()
+    output = term.seen.decode(errors="replace")
+    assert code == 7, output
+    assert "no job control" not in output
+    assert "Hangup" not in output
 
 
 # -- working directories, descriptors, user --------------------------------------------------
@@ -380,15 +435,35 @@ def test_user_and_group_by_name_or_id(spec):
 
 
 @pytest.mark.parametrize("spec,number", [("USR2", signal.SIGUSR2), ("RTMIN+2", 36), ("SIGRTMIN+2", 36), ("36", 36)])
-def test_parent_death_signal(tmp_path, spec, number):
+def test_parent_death_signal(spec, number):
     """tini -p: pyinit gets the signal when its parent dies, and forwards it like any other."""
-    out = tmp_path / "out"
-    script = (
-        f"{PY} -m pyinit -p {spec} -- {PY} {helper('sigprint.py')} --exit-on {number}:0 > {out} & "
-        f"until grep -q ready {out} 2>/dev/null; do sleep 0.02; done"  # then this parent dies
+    # The parent, a shell, exits once the test closes its stdin: after the child's "ready",
+    # so after pyinit set its parent-death signal (before it spawned the child).
+    init = [PY, "-m", "pyinit", *JSON, "-v", "-p", spec, "--", *SIGPRINT, "--exit-on", f"{number}:0"]
+    parent = subprocess.Popen(
+        ["sh", "-c", f"{shlex.join(init)} & read _"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    subprocess.run(["sh", "-c", script], timeout=WAIT, check=True)
-    wait_for(lambda: f"signal {signal_label(number)}" in out.read_text(), "pyinit to forward its parent-death signal")
+    assert parent.stdin is not None and parent.stdout is not None and parent.stderr is not None
+    err: list[str] = []
+    watched = Watched(parent, [(parent.stdout, []), (parent.stderr, err)])
+    pyinit = wait_for(lambda: next(iter(children_of(parent.pid)), None), "pyinit to start")
+    try:
+        watched.expect("ready")
+        parent.stdin.close()
+        parent.wait(timeout=WAIT)
+        watched.expect(f"signal {signal_label(number)}")
+        watched.drained()  # pyinit and its child are gone
+    except BaseException:
+        kill_tree(pyinit)  # not once it is gone: its pid may be someone else's by then
+        parent.kill()
+        raise
+    logged = events(err)
+    assert [e["signal"] for e in logged if e["event"] == "signal_forwarded"] == [signal_label(number)], watched.text
+    assert logged[-1]["event"] == "exit" and logged[-1]["code"] == 0, watched.text
 
 
 # -- compatibility and logging ----------------------------------------------------------------
@@ -441,14 +516,8 @@ def test_version_and_help():
 
 
 def _running_with(argument: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and argument in (entry / "cmdline").read_bytes().decode().split("\0"):
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
+    pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [pid for pid in pids if argument in cmdline(pid)]
 
 
 def test_no_children_left_behind_when_pyinit_exits(mode):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,8 @@ def helper(name: str) -> str:
 PYINIT = (PY, "-m", "pyinit")
 SIGPRINT = [PY, helper("sigprint.py")]
 FAMILY = [PY, helper("family.py")]
+JSON = ["--log-format", "json"]  # sequence tests read pyinit's events by name, not its English
+LONG_DELAY = ["--pre-stop-delay", "60"]  # never sat out: see Pyinit.cut_the_delay_short
 REALTIME = range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
 
 
@@ -177,6 +180,44 @@ def kill_tree(pid: int) -> None:
             os.kill(each, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+# -- gates ------------------------------------------------------------------------------------
+
+
+class Gate:
+    """A FIFO that a command blocks on (``gate.command``) until the test lets it go on.
+
+    The test decides when "later" is, instead of a hook sleeping for a while
+    and hoping the test has looked by then. ``reached()`` waits until the
+    command is blocked at the gate and holds it there; ``release()`` lets it
+    go on (it reads EOF).
+    """
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = path
+        self.command = f"cat {shlex.quote(str(path))} >/dev/null"
+        self._held: int | None = None
+
+    def reached(self, timeout: float = WAIT) -> None:
+        if self._held is None:
+            self._held = wait_for(self._open, f"a command to wait at {self.path.name}", timeout)
+
+    def _open(self) -> int | None:
+        try:  # succeeds only once a reader has the FIFO open
+            return os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+
+    def release(self) -> None:
+        self.reached()
+        self.close()
+
+    def close(self) -> None:
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
 
 
 # -- watching a running process ------------------------------------------------------------------
@@ -336,6 +377,16 @@ class Pyinit(Watched):
             return next((record for record in events([line]) if matches(record, name, wanted)), None)
 
         return self.expect_line(found, f"event {name} {wanted or ''}", timeout)
+
+    def cut_the_delay_short(self) -> None:
+        """The second stop signal, to a sigprint child: the pre-stop delay ends, the child gets TERM.
+
+        Tests that look at what happens during the delay give a delay they never sit
+        out, and end it this way once they have looked, however slow the machine.
+        """
+        assert "signal SIGTERM" not in self.out, "the stop was held back until now"
+        self.kill(signal.SIGTERM)
+        self.expect("signal SIGTERM")
 
     def close(self) -> None:
         if self.proc.poll() is None:
