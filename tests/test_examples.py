@@ -14,20 +14,20 @@ import re
 import shlex
 import signal
 import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
-from helpers.harness import PY, ROOT, SIGPRINT, WAIT, Watched
+from helpers.harness import PY, ROOT, SIGPRINT, WAIT, Watched, wait_for
 
 from pyinit import budget
 from pyinit.cli import DurationType, command
 
 DEPLOYMENT = ROOT / "examples" / "kubernetes" / "deployment.yaml"
 PROCFILE = ROOT / "examples" / "Procfile"
-ORPHAN_SECONDS = 4
+ORPHAN = ["sleep", "61.3"]  # a duration nothing else here sleeps: the test ends it
 
 
 # -- Kubernetes ---------------------------------------------------------------
@@ -160,33 +160,29 @@ class Honcho(Watched):
         self.proc.wait()
 
 
-def child_running(parent: psutil.Process, cmdline: list[str]) -> psutil.Process:
-    """The direct child of ``parent`` running ``cmdline``."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        for process in parent.children():
-            try:
-                if process.cmdline() == cmdline:
-                    return process
-            except psutil.NoSuchProcess:
-                continue
-        time.sleep(0.05)
-    raise AssertionError(f"no child of pid {parent.pid} runs {cmdline}")
+def first(processes: list[psutil.Process], accept: Callable[[list[str]], bool]) -> psutil.Process | None:
+    """The first of ``processes`` whose command line ``accept`` takes."""
+    for process in processes:
+        try:
+            if accept(process.cmdline()):
+                return process
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def child_running(parent: psutil.Process, argv: list[str]) -> psutil.Process:
+    """The direct child of ``parent`` running ``argv``."""
+    return wait_for(lambda: first(parent.children(), lambda found: found == argv), f"a child running {argv}")
 
 
 def find_pyinit(honcho: Honcho) -> psutil.Process:
     """The pyinit honcho started for web.1 (its shell may have exec'd it, or not)."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        for process in psutil.Process(honcho.proc.pid).children(recursive=True):
-            try:
-                cmdline = process.cmdline()
-            except psutil.NoSuchProcess:
-                continue
-            if cmdline[1:3] == ["-m", "pyinit"]:
-                return process
-        time.sleep(0.05)
-    raise AssertionError("pyinit did not start under honcho:\n" + honcho.text)
+    below = psutil.Process(honcho.proc.pid)
+    return wait_for(
+        lambda: first(below.children(recursive=True), lambda found: found[1:3] == ["-m", "pyinit"]),
+        "pyinit to start under honcho",
+    )
 
 
 @pytest.mark.parametrize("exec_", [False, True], ids=["as-in-the-example", "with-exec"])
@@ -195,7 +191,7 @@ def test_procfile_under_honcho_forwards_rewrites_and_reaps(tmp_path: Path, exec_
     flags = example_flags()
     # The example's pyinit flags on a stand-in app; the shell leaves an orphan
     # (`sleep`, its parent gone at once) for pyinit to adopt and reap.
-    app = f"(sleep {ORPHAN_SECONDS} &); exec {shlex.join(SIGPRINT)} --drain USR1:1"
+    app = f"({shlex.join(ORPHAN)} &); exec {shlex.join(SIGPRINT)} --drain USR1:1"
     pyinit = [PY, "-m", "pyinit", *flags, "--warn-on-reap", "--", "sh", "-c", app]
     procfile = tmp_path / "Procfile"
     procfile.write_text(f"web: {'exec ' if exec_ else ''}{shlex.join(pyinit)}\n")
@@ -204,16 +200,16 @@ def test_procfile_under_honcho_forwards_rewrites_and_reaps(tmp_path: Path, exec_
     try:
         honcho.expect("ready pid=")
         init = find_pyinit(honcho)
-        assert init.pid != 1 and init.pid != honcho.proc.pid
         started = int(re.search(r"web\.1 started \(pid=(\d+)\)", honcho.expect("web.1 started")).group(1))
         shell_between = started != init.pid  # dash does not exec a lone command; bash does
         assert not (exec_ and shell_between)
         child = child_running(init, [*SIGPRINT, "--drain", "USR1:1"])
 
         # Reaping: the orphaned sleep was re-parented to pyinit (a subreaper, not
-        # PID 1), which reaps it when it exits.
-        orphan = child_running(init, ["sleep", str(ORPHAN_SECONDS)])
-        honcho.expect(f"reaped zombie pid {orphan.pid}", timeout=WAIT)
+        # PID 1), which reaps it once it is ended.
+        orphan = child_running(init, ORPHAN)
+        orphan.terminate()
+        honcho.expect(f"reaped zombie pid {orphan.pid}")
         assert not [p for p in init.children() if p.status() == psutil.STATUS_ZOMBIE]
 
         # Forwarding: any signal sent to pyinit reaches the app.

@@ -8,15 +8,14 @@ case runs with pyinit as PID 1 and as a plain child.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
-import stat
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from helpers.harness import PY, SIGPRINT, SLACK, alive, cmdline, descendants, helper, run_pyinit, wait_for
-from helpers.shutdown_support import offset_of, step
+from helpers.harness import JSON, LONG_DELAY, SIGPRINT, SLACK, alive, cmdline, descendants, run_pyinit, wait_for
 
 
 def lines_of(path: Path) -> list[str]:
@@ -59,7 +58,7 @@ def test_hooks_run_in_order_options_then_hooks_dir_in_lexical_order(start, tmp_p
             "post-stop": ["z-dir", "y-dir"],
         },
     )
-    sigprint = f"{PY} {helper('sigprint.py')} --exit-on TERM:0"
+    sigprint = f"{shlex.join(SIGPRINT)} --exit-on TERM:0"
     child = f'trap "" TERM; echo child-start >> {log}; {sigprint}; echo child-exit >> {log}'
     init = start(
         [
@@ -108,6 +107,7 @@ def test_hooks_of_a_phase_run_one_after_another(start, tmp_path):
     hook = "echo start-{0} >> {1}; sleep 0.3; echo end-{0} >> {1}"
     init = start(
         [
+            *JSON,
             "--pre-stop",
             hook.format("a", log),
             "--pre-stop",
@@ -124,7 +124,7 @@ def test_hooks_of_a_phase_run_one_after_another(start, tmp_path):
     assert time.monotonic() - sent >= 0.6 - SLACK
     assert init.wait() == 0
     assert lines_of(log) == ["start-a", "end-a", "start-b", "end-b"]
-    assert "2 pre-stop hook(s)" in step(init.err, "SIGTERM received").message
+    assert "2 pre-stop hook(s)" in init.event("stop_requested")["message"]
 
 
 def test_relative_hooks_dir_is_taken_from_the_callers_directory(start, tmp_path):
@@ -256,10 +256,10 @@ def test_hook_timeout_kills_the_hooks_process_group_and_shutdown_goes_on(start, 
     stuck = "sleep 31.7 & sleep 31.7; echo never >> " + str(log)
     init = start(
         [
+            *JSON,
             "--hook-timeout",
-            "0.5",
-            "--pre-stop-delay",
-            "4",
+            "3",  # the time the test has to see both sleeps
+            *LONG_DELAY,  # cut short below, once the hook's group is gone
             "--pre-stop",
             stuck,
             "--pre-stop",
@@ -272,23 +272,27 @@ def test_hook_timeout_kills_the_hooks_process_group_and_shutdown_goes_on(start, 
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     sleeps = wait_for(lambda: len(sleeps_named(init, "31.7")) == 2 and sleeps_named(init, "31.7"), "both sleeps")
-    line = init.expect("timed out after 0.5s")
-    assert "killing its process group" in line and "sleep 31.7" in line
-    # Both sleeps (the hook's foreground and background jobs) die with their group, well
-    # before the end of the delay: this is the hook timeout, not the final sweep.
-    wait_for(lambda: not any(alive(pid) for pid in sleeps), "the hook's process group to die", timeout=5)
-    assert "child exited" not in init.stderr
+    timeout = init.expect_event("hook_timeout")
+    assert timeout["level"] == "error"
+    assert "killing its process group" in timeout["message"] and "sleep 31.7" in timeout["message"]
+    # Both sleeps (the hook's foreground and background jobs) die with their group, during
+    # the delay: this is the hook timeout, not the final sweep.
+    wait_for(lambda: not any(alive(pid) for pid in sleeps), "the hook's process group to die")
+    init.expect_event("pre_stop_done")
+    assert "child_exited" not in init.names
+    init.cut_the_delay_short()
     assert init.wait() == 0
     assert lines_of(log) == ["second"]
-    assert offset_of(init.err, "timed out after 0.5s") >= 0.5 - SLACK
-    assert offset_of(init.err, "forwarded SIGTERM") >= 4 - SLACK
-    assert "error:" in line
+    assert timeout["offset"] >= 3 - SLACK
+    names = init.names
+    assert names.index("hook_timeout") < names.index("pre_stop_done") < names.index("delay_cut"), names
 
 
 def test_post_stop_hook_timeout_is_logged_and_the_next_one_runs(start, tmp_path):
     log = tmp_path / "log"
     init = start(
         [
+            *JSON,
             "--hook-timeout",
             "0.3",
             "--post-stop",
@@ -304,8 +308,8 @@ def test_post_stop_hook_timeout_is_logged_and_the_next_one_runs(start, tmp_path)
     init.kill(signal.SIGTERM)
     assert init.wait() == 6
     assert lines_of(log) == ["after"]
-    assert "timed out after 0.3s" in init.stderr
-    assert "exiting 6" in init.stderr
+    assert "timed out after 0.3s" in init.event("hook_timeout")["message"]
+    assert init.event("exit")["code"] == 6
 
 
 def test_failing_hooks_are_logged_and_shutdown_goes_on(start, tmp_path):
@@ -313,6 +317,7 @@ def test_failing_hooks_are_logged_and_shutdown_goes_on(start, tmp_path):
     hooks = make_hooks_dir(tmp_path, log, {"pre-stop": ["dir-fails"], "post-stop": ["dir-fails"]}, body="exit 9\n")
     init = start(
         [
+            *JSON,
             "--hooks-dir",
             str(hooks),
             "--pre-stop",
@@ -333,11 +338,15 @@ def test_failing_hooks_are_logged_and_shutdown_goes_on(start, tmp_path):
     assert init.wait() == 0  # the child's status, not a hook's
     assert "signal SIGTERM" in init.out
     assert lines_of(log) == ["second pre-stop", "dir-fails pre-stop", "post-second post-stop", "dir-fails post-stop"]
-    errors = [line for line in init.err if "error:" in line and "failed" in line]
-    assert any("'exit 4'" in line and "4" in line for line in errors), init.err
-    assert any("'exit 5'" in line and "5" in line for line in errors), init.err
-    assert sum("dir-fails" in line and "9" in line for line in errors) == 2, init.err
-    assert "exiting 0" in init.stderr
+    failed = {(event["hook"], event["code"]) for event in init.events if event["event"] == "hook_failed"}
+    dir_hook = f"{hooks}/{{}}-stop.d/dir-fails"
+    assert failed == {
+        ("pre-stop hook 'exit 4'", 4),
+        (f"pre-stop hook {dir_hook.format('pre')}", 9),
+        ("post-stop hook 'exit 5'", 5),
+        (f"post-stop hook {dir_hook.format('post')}", 9),
+    }, init.stderr
+    assert init.event("exit")["code"] == 0
 
 
 @pytest.mark.parametrize("where", ["option", "hooks-dir"])
@@ -350,10 +359,11 @@ def test_failing_pre_start_hook_aborts_with_its_code_and_the_child_never_starts(
         (hooks / "pre-start.d" / "1-fails").write_text("#!/bin/sh\nexit 3\n")
         (hooks / "pre-start.d" / "2-later").write_text(f"#!/bin/sh\ntouch {later}\n")
         args = ["--hooks-dir", str(hooks)]
-    init = start([*args, "touch", str(marker)])
+    init = start([*JSON, *args, "touch", str(marker)])
     assert init.wait() == 3
     assert not marker.exists() and not later.exists()
-    assert any("pre-start" in line and "3" in line for line in init.err), init.err
+    assert init.event("hook_failed", code=3)["hook"].startswith("pre-start hook ")
+    assert init.names[-1] == "start_aborted"
 
 
 @pytest.mark.parametrize(
@@ -363,7 +373,7 @@ def test_failing_pre_start_hook_aborts_with_its_code_and_the_child_never_starts(
 )
 def test_stop_signal_during_pre_start_aborts_with_128_plus_n(start, tmp_path, args, number):
     started, marker = tmp_path / "started", tmp_path / "spawned"
-    init = start([*args, "--pre-start", f"touch {started}; sleep 30.9", "touch", str(marker)])
+    init = start([*JSON, *args, "--pre-start", f"touch {started}; sleep 30.9", "touch", str(marker)])
     wait_for(started.exists, "the pre-start hook to run")
     sleeper = wait_for(lambda: sleeps_named(init, "30.9"), "the hook's sleep")[0]
     sent = time.monotonic()
@@ -372,22 +382,26 @@ def test_stop_signal_during_pre_start_aborts_with_128_plus_n(start, tmp_path, ar
     assert time.monotonic() - sent < 15  # not the hook's 30 s
     assert not marker.exists()
     wait_for(lambda: not alive(sleeper), "the pre-start hook to be stopped", timeout=5)
-    assert any("pre-start" in line and signal.Signals(number).name in line for line in init.err), init.err
+    aborted = init.event("start_aborted")["message"]
+    assert aborted.startswith(f"{signal.Signals(number).name} received during pre-start"), aborted
 
 
 # -- signals while hooks run --------------------------------------------------------------------------------
 
 
-def test_signals_are_forwarded_while_a_hook_runs(start):
-    init = start(["--pre-stop", "sleep 3", *SIGPRINT, "--exit-on", "TERM:0"])
+def test_signals_are_forwarded_while_a_hook_runs(start, gate):
+    hook = gate("hook")
+    init = start([*JSON, "--pre-stop", hook.command, *SIGPRINT, "--exit-on", "TERM:0"])
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
-    init.expect("SIGTERM received")
+    hook.reached()
     init.kill(signal.SIGHUP)
     init.expect("signal SIGHUP")
-    assert "pre-stop hooks done" not in init.stderr
+    hook.release()
     assert init.wait() == 0
-    assert offset_of(init.err, "forwarded SIGHUP") < offset_of(init.err, "pre-stop hooks done")
+    names = init.names
+    assert names.index("signal_forwarded") < names.index("pre_stop_done"), names
+    assert init.event("signal_forwarded")["signal"] == "SIGHUP"
 
 
 # -- --on SIG:CMD ----------------------------------------------------------------------------------------------
@@ -409,11 +423,11 @@ def test_on_signal_runs_the_command_before_forwarding(start, tmp_path):
 
 def test_on_signal_with_rewrite_to_zero_forwards_nothing(start, tmp_path):
     log = tmp_path / "log"
-    init = start(["--on", f"HUP:echo hook-$PYINIT_SIGNAL >> {log}", "--rewrite", "HUP:0", *SIGPRINT])
+    init = start([*JSON, "-v", "--on", f"HUP:echo hook-$PYINIT_SIGNAL >> {log}", "--rewrite", "HUP:0", *SIGPRINT])
     init.expect("ready pid=")
     init.kill(signal.SIGHUP)
-    wait_for(lambda: lines_of(log) == ["hook-SIGHUP"], "the hook to run")
-    time.sleep(0.3)
+    init.expect_event("signal_dropped")  # after the hook: HUP's turn to be forwarded, as nothing
+    assert lines_of(log) == ["hook-SIGHUP"]
     init.kill(signal.SIGUSR1)  # a marker: by the time it arrives, a forwarded HUP would have too
     init.expect("signal SIGUSR1")
     assert "signal SIGHUP" not in init.out
@@ -448,14 +462,14 @@ def test_on_stop_signal_with_stop_command_is_the_trap_script_recipe(start, tmp_p
 
 def test_on_hook_signal_arriving_during_the_delay_is_still_handled(start, tmp_path):
     log = tmp_path / "log"
-    init = start(["--pre-stop-delay", "3", "--on", f"USR1:echo usr1 >> {log}", *SIGPRINT, "--exit-on", "TERM:0"])
+    init = start([*JSON, *LONG_DELAY, "--on", f"USR1:echo usr1 >> {log}", *SIGPRINT, "--exit-on", "TERM:0"])
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
-    init.expect("SIGTERM received")
+    init.expect_event("stop_requested")
     init.kill(signal.SIGUSR1)
     init.expect("signal SIGUSR1")
     assert lines_of(log) == ["usr1"]
-    assert "signal SIGTERM" not in init.out
+    init.cut_the_delay_short()
     assert init.wait() == 0
 
 
@@ -464,8 +478,6 @@ def test_non_executable_dotfile_in_hooks_dir_is_ignored(start, tmp_path):
     log = tmp_path / "log"
     hooks = make_hooks_dir(tmp_path, log, {"pre-stop": ["run"]})
     (hooks / "pre-stop.d" / ".keep").write_text("")
-    assert not os.access(hooks / "pre-stop.d" / ".keep", os.X_OK)
-    assert stat.S_IMODE((hooks / "pre-stop.d" / "run").stat().st_mode) == 0o755
     init = start(["--hooks-dir", str(hooks), *SIGPRINT, "--exit-on", "TERM:0"])
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
@@ -476,6 +488,7 @@ def test_non_executable_dotfile_in_hooks_dir_is_ignored(start, tmp_path):
 def test_on_hooks_from_the_environment_one_per_line(mode):
     """PYINIT_ON, like every option's variable: one SIG:CMD per line."""
     env = {**os.environ, "PYINIT_ON": "USR1:echo first-$PYINIT_SIGNAL\nUSR1:echo second-$PYINIT_SIGNAL"}
-    result = run_pyinit(["--", "sh", "-c", "sleep 0.3; kill -USR1 $PPID; sleep 1"], mode=mode, env=env)
+    # The child runs until the forwarded USR1 ends it: only once both hooks are done.
+    result = run_pyinit(["--", "sh", "-c", "kill -USR1 $PPID; exec sleep 60"], mode=mode, env=env)
     assert result.stdout.split() == ["first-SIGUSR1", "second-SIGUSR1"]
     assert result.returncode == 128 + signal.SIGUSR1, "USR1 is forwarded once the hooks are done"

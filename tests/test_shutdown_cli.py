@@ -11,37 +11,54 @@ import re
 import signal
 
 import pytest
-from helpers.harness import SIGPRINT, SLACK
-from helpers.shutdown_support import step
+from helpers.harness import JSON, SIGPRINT, SLACK
+
+
+def derived_kill_timeout(init) -> float:
+    """The kill timeout pyinit announced when it sent the stop signal (the event carries it in words only)."""
+    message = init.event("kill_deadline")["message"]
+    match = re.fullmatch(r"waiting up to (\d+(?:\.\d+)?)s for the child to exit", message)
+    assert match, message
+    return float(match.group(1))
 
 
 def test_a_plan_that_fits_runs(start):
     init = start(
-        ["--grace-period", "10", "--pre-stop-delay", "0.2", "--kill-timeout", "2", *SIGPRINT, "--exit-on", "TERM:0"]
+        [
+            *JSON,
+            "--grace-period",
+            "10",
+            "--pre-stop-delay",
+            "0.2",
+            "--kill-timeout",
+            "2",
+            *SIGPRINT,
+            "--exit-on",
+            "TERM:0",
+        ]
     )
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     assert init.wait() == 0
-    assert step(init.err, "waiting up to").message == "waiting up to 2s for the child to exit"
+    assert init.event("kill_deadline")["message"] == "waiting up to 2s for the child to exit"
 
 
 @pytest.mark.parametrize("grace,delay", [(4.0, 0.0), (4.0, 0.5)], ids=["no-delay", "with-delay"])
 def test_kill_timeout_is_derived_from_the_grace_period(start, grace, delay):
-    init = start(["--grace-period", f"{grace:g}", "--pre-stop-delay", f"{delay:g}", *SIGPRINT, "--ignore", "TERM"])
+    init = start(
+        [*JSON, "--grace-period", f"{grace:g}", "--pre-stop-delay", f"{delay:g}", *SIGPRINT, "--ignore", "TERM"]
+    )
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     assert init.wait() == 128 + signal.SIGKILL
-    waiting = step(init.err, "waiting up to")
-    match = re.fullmatch(r"waiting up to (\d+(?:\.\d+)?)s for the child to exit", waiting.message)
-    assert match, waiting.message
-    derived = float(match.group(1))
+    derived = derived_kill_timeout(init)
     # It leaves room for what follows the kill: strictly less than what the delay leaves.
     assert 0 < derived < grace - delay
-    killed = step(init.err, "kill timeout passed")
-    assert killed.offset >= delay + derived - SLACK
+    killed = init.offset("killed")
+    assert killed >= delay + derived - SLACK
     # pyinit's own clock: it killed, and finished, before the platform would have.
-    assert killed.offset < grace
-    assert step(init.err, "exiting 137").offset < grace
+    assert killed < grace
+    assert init.offset("exit", code=137) < grace
 
 
 def test_derived_kill_timeout_leaves_room_for_the_post_stop_hooks(start, tmp_path):
@@ -49,6 +66,7 @@ def test_derived_kill_timeout_leaves_room_for_the_post_stop_hooks(start, tmp_pat
     grace = 6.0
     init = start(
         [
+            *JSON,
             "--grace-period",
             f"{grace:g}",
             "--hook-timeout",
@@ -63,15 +81,15 @@ def test_derived_kill_timeout_leaves_room_for_the_post_stop_hooks(start, tmp_pat
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     assert init.wait() == 128 + signal.SIGKILL
-    derived = float(re.search(r"waiting up to (\S+)s", step(init.err, "waiting up to").message).group(1))
+    derived = derived_kill_timeout(init)
     assert 0 < derived <= grace - 0.5  # at least the post-stop hook's own timeout is kept free
     assert post.read_text().strip() == "ran"
-    assert step(init.err, "exiting 137").offset < grace
+    assert init.offset("exit", code=137) < grace
 
 
 def test_given_kill_timeout_is_used_as_is_within_the_grace_period(start):
-    init = start(["--grace-period", "30", "--kill-timeout", "0.5", *SIGPRINT, "--ignore", "TERM"])
+    init = start([*JSON, "--grace-period", "30", "--kill-timeout", "0.5", *SIGPRINT, "--ignore", "TERM"])
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     assert init.wait() == 128 + signal.SIGKILL
-    assert step(init.err, "waiting up to").message == "waiting up to 0.5s for the child to exit"
+    assert derived_kill_timeout(init) == 0.5
