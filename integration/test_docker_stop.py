@@ -10,6 +10,7 @@ import time
 import pytest
 
 from integration.dockerkit import free_port, http_get, wait_http
+from tests.helpers.harness import wait_for
 
 
 class Stopper(threading.Thread):
@@ -27,9 +28,7 @@ class Stopper(threading.Thread):
 
     def start_and_mark(self) -> float:
         self.start()
-        while not self.began:
-            time.sleep(0.001)
-        return self.began
+        return wait_for(lambda: self.began, "docker stop to begin", interval=0.001)
 
     def finish(self, timeout: float = 60.0) -> float:
         self.join(timeout)
