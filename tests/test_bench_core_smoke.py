@@ -14,14 +14,13 @@ import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.harness import ROOT
 
 from bench.core.run import unfit
 
-ROOT = Path(__file__).resolve().parent.parent
 INITS = ("tini", "dumb-init", "pyinit")
 SIGNALS, WARMUP, ZOMBIES, BURSTS, IDLE, STARTUP_RUNS = 30, 3, 100, 2, 0.5, 2
 HEADER = "| metric | tini | dumb-init | pyinit | pyinit/tini | target | held? |"

@@ -8,12 +8,14 @@ package shows here and not on a user's machine.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.harness import ROOT
+
 DIST = ROOT / "dist"
 
 
@@ -30,16 +32,22 @@ def test_the_wheel_installs_by_its_distribution_name_and_runs_a_command(tmp_path
     wheel = _wheel(tmp_path)
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
+    # A user's fresh venv: not this checkout on PYTHONPATH, whose build left pyinit's metadata
+    # (pyinit_containers.egg-info) behind for pip to take for an installed copy.
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, str(wheel)], check=True)
+    subprocess.run([*pip, str(wheel)], check=True, env=env)
     shown = subprocess.run(
         [str(env_dir / "bin" / "python"), "-m", "pip", "show", "pyinit-containers"],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     assert "Name: pyinit-containers" in shown.stdout
     pyinit = env_dir / "bin" / "pyinit"
-    assert subprocess.run([str(pyinit), "--", "true"], timeout=60).returncode == 0
-    failed = subprocess.run([str(pyinit), "--", "sh", "-c", "exit 7"], timeout=60, capture_output=True, text=True)
+    assert subprocess.run([str(pyinit), "--", "true"], timeout=60, env=env).returncode == 0
+    failed = subprocess.run(
+        [str(pyinit), "--", "sh", "-c", "exit 7"], timeout=60, capture_output=True, text=True, env=env
+    )
     assert failed.returncode == 7, failed.stderr
