@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import threading
 import time
@@ -11,6 +10,7 @@ import time
 import pytest
 
 from integration.dockerkit import APPS, TEST_TAG, derive
+from tests.helpers.harness import events
 
 ENV_TAG = "pyinit-envonly:test"
 
@@ -43,10 +43,6 @@ def env_image(client, image: str) -> str:
     return ENV_TAG
 
 
-def events(logs: str) -> list[dict]:
-    return [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-
-
 def test_configuration_purely_through_env_in_the_image(run, env_image: str) -> None:
     # The image's own entrypoint and command; the container adds nothing. Its
     # own network namespace, so the fixed ready port cannot collide.
@@ -67,7 +63,7 @@ def test_configuration_purely_through_env_in_the_image(run, env_image: str) -> N
     box.container.stop(timeout=10)
     took = time.monotonic() - before
     logs = box.logs()
-    timeline = {event["event"]: event for event in events(logs)}  # PYINIT_LOG_FORMAT=json
+    timeline = {event["event"]: event for event in events(logs.splitlines())}  # PYINIT_LOG_FORMAT=json
     assert timeline["stop_requested"]["delay"] == 2.0  # PYINIT_PRE_STOP_DELAY
     # PYINIT_GRACE_PERIOD with one post-stop hook of PYINIT_HOOK_TIMEOUT:
     # 10 - 2 (delay) - (1 sweep + 2 hook + 0.5 margin) = 4.5s.
