@@ -21,7 +21,9 @@ Network = Union["IPv4Network", "IPv6Network"]
 @dataclass(frozen=True)
 class Config:
     command: tuple[str, ...]
-    cwd: str
+    #: None when pyinit was started in a deleted directory: the child and pre-start hooks inherit
+    #: it, as under tini; hooks that run once the child has started run in /.
+    cwd: str | None
     single_child: bool = False
     #: FROM -> TO, with the job-control defaults already merged in; TO 0 drops.
     rewrite: Mapping[int, int] = field(default_factory=dict)

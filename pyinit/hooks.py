@@ -38,14 +38,18 @@ def discover(hooks_dir: str, phase: str) -> tuple[Hook, ...]:
     """The executables in ``HOOKS_DIR/<phase>.d/``, in lexical order.
 
     Files there are executed directly (their own ``#!`` decides the
-    interpreter). Dotfiles are skipped, so a ``.keep`` placeholder is harmless;
+    interpreter; without one, ``/bin/sh`` runs them). Dotfiles are skipped, so a ``.keep`` placeholder is harmless;
     anything else that cannot be executed is a configuration error.
     """
     folder = os.path.join(hooks_dir, f"{phase}.d")
     if not os.path.isdir(folder):
         return ()
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise ValueError(f"{folder}: {exc.strerror}") from None
     hooks = []
-    for name in sorted(os.listdir(folder)):
+    for name in names:
         if name.startswith("."):
             continue
         path = os.path.join(folder, name)
@@ -67,7 +71,7 @@ class HookRunner:
         timers: Timers,
         log: Log,
         *,
-        cwd: str,
+        cwd: str | None,
         user: User | None,
         timeout: float | None,
     ) -> None:

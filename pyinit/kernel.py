@@ -59,6 +59,19 @@ def die_with_parent() -> None:
         pass
 
 
+def can_switch_users() -> bool:
+    """Whether ``--user`` can work: setuid and setgroups need CAP_SETUID and CAP_SETGID, not uid 0 as such."""
+    wanted = 1 << 7 | 1 << 6  # CAP_SETUID, CAP_SETGID
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16) & wanted == wanted
+    except OSError:
+        pass
+    return os.geteuid() == 0  # no /proc: judge by the uid
+
+
 def release_terminal() -> bool:
     """Give up pyinit's controlling terminal so the child can take it.
 

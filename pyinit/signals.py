@@ -13,13 +13,15 @@ import signal
 #: two kernel ones, 32 and 33, for its threads).
 REALTIME: range = range(signal.SIGRTMIN, signal.SIGRTMAX + 1)
 
-#: Every catchable signal. SIGKILL and SIGSTOP cannot be caught, and SIGCHLD is
-#: pyinit's own business (it drives reaping), so none of those is forwarded.
-FORWARDABLE: frozenset[int] = frozenset(range(1, 32)) - {
-    signal.SIGKILL,
-    signal.SIGSTOP,
-    signal.SIGCHLD,
-} | frozenset(REALTIME)
+#: Why a signal can never be one pyinit acts on: as a stop signal, a rewrite's source or an ``--on`` trigger.
+NEVER_RECEIVED: dict[int, str] = {
+    signal.SIGKILL: "cannot be caught, so it never reaches pyinit",
+    signal.SIGSTOP: "cannot be caught, so it never reaches pyinit",
+    signal.SIGCHLD: "is pyinit's own: it drives reaping and is never passed on",
+}
+
+#: Every other signal, real-time ones included: these are the ones pyinit collects and forwards.
+FORWARDABLE: frozenset[int] = frozenset(range(1, 32)) - NEVER_RECEIVED.keys() | frozenset(REALTIME)
 
 #: Terminal job-control stops. After forwarding one, pyinit stops itself (as
 #: dumb-init does). In session mode the child has no terminal of pyinit's to be
@@ -55,14 +57,22 @@ def _parse_realtime(name: str, text: str) -> int | None:
     return number
 
 
-def parse_signal(text: str, *, allow_zero: bool = False) -> int:
+def parse_signal(text: str, *, allow_zero: bool = False, received: bool = False) -> int:
     """Turn ``TERM``, ``SIGTERM``, ``term``, ``15``, ``RTMIN+3`` or ``SIGRTMAX-2`` into its number.
 
     Raises ValueError naming the bad value. ``0`` is only accepted where it
-    means "drop the signal" (the TO side of a rewrite).
+    means "drop the signal" (the TO side of a rewrite). With ``received``, the
+    signal must be one pyinit can get and act on.
     """
+    number = _parse_signal(text, allow_zero)
+    if received and number in NEVER_RECEIVED:
+        raise ValueError(f"{text!r} {NEVER_RECEIVED[number]}")
+    return number
+
+
+def _parse_signal(text: str, allow_zero: bool) -> int:
     value = text.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         number = int(value)
         if (number == 0 and allow_zero) or 1 <= number <= 31 or number in REALTIME:
             return number

@@ -19,9 +19,11 @@ children: the process table reaps them and writes the status back (see
 
 from __future__ import annotations
 
+import errno
 import grp
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -41,27 +43,52 @@ class User:
     home: str | None
 
 
+#: The largest uid or gid: (uid_t)-1, one more, means "leave unchanged" to the kernel.
+MAX_ID = 2**32 - 2
+
+
 def resolve_user(spec: str) -> User:
     """Resolve names or ids now, so a bad ``--user`` fails before anything runs."""
     user_part, _, group_part = spec.partition(":")
     if not user_part:
         raise ValueError(f"{spec!r}: no user given")
-    try:
-        entry = pwd.getpwuid(int(user_part)) if user_part.isdigit() else pwd.getpwnam(user_part)
-    except KeyError:
-        if not user_part.isdigit():
-            raise ValueError(f"{user_part!r} is not a known user") from None
-        entry = None
-    uid = int(user_part) if entry is None else entry.pw_uid
+    uid, entry = _lookup_user(spec, user_part)
     if group_part:
-        try:
-            gid = int(group_part) if group_part.isdigit() else grp.getgrnam(group_part).gr_gid
-        except KeyError:
-            raise ValueError(f"{group_part!r} is not a known group") from None
+        gid = _lookup_group(spec, group_part)
     else:
         gid = uid if entry is None else entry.pw_gid
     groups = (gid,) if entry is None else tuple(os.getgrouplist(entry.pw_name, gid))
     return User(uid=uid, gid=gid, groups=groups, home=None if entry is None else entry.pw_dir)
+
+
+def _lookup_user(spec: str, part: str) -> tuple[int, pwd.struct_passwd | None]:
+    number = _id(spec, part, "uid")
+    try:
+        entry = pwd.getpwnam(part) if number is None else pwd.getpwuid(number)
+    except KeyError:
+        if number is None:
+            raise ValueError(f"{part!r} is not a known user") from None
+        return number, None  # a bare uid with no passwd entry is fine, as with docker --user
+    return entry.pw_uid, entry
+
+
+def _lookup_group(spec: str, part: str) -> int:
+    number = _id(spec, part, "gid")
+    if number is not None:
+        return number
+    try:
+        return grp.getgrnam(part).gr_gid
+    except KeyError:
+        raise ValueError(f"{part!r} is not a known group") from None
+
+
+def _id(spec: str, part: str, what: str) -> int | None:
+    """``part`` as a numeric id, or None when it is a name; ValueError naming ``spec`` when out of range."""
+    if not (part.isascii() and part.isdigit()):
+        return None
+    if int(part) > MAX_ID:
+        raise ValueError(f"{spec!r}: {what} {part} is out of range (0 to {MAX_ID})")
+    return int(part)
 
 
 class ExecError(Exception):
@@ -112,15 +139,20 @@ class SpawnOptions:
 
 
 def spawn(argv: Sequence[str], options: SpawnOptions) -> subprocess.Popen[bytes]:
-    """Start ``argv``; raise ExecError with 126/127 when it cannot be executed."""
+    """Start ``argv``; raise ExecError with 126/127 when it cannot be executed.
+
+    A file without ``#!`` (ENOEXEC) is run by ``/bin/sh``, as execvp does for
+    tini and dumb-init, and as every shell does.
+    """
     user = options.user
     additions = dict(options.env)
     if user is not None and user.home:
         additions["HOME"] = user.home
     own_listen_pid = options.socket_activated and os.environ.get("LISTEN_PID") == str(os.getpid())
-    try:
+
+    def start(args: list[str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            list(argv),
+            args,
             cwd=options.cwd,
             stdin=subprocess.DEVNULL if options.quiet_stdin else None,
             close_fds=False,
@@ -130,6 +162,14 @@ def spawn(argv: Sequence[str], options: SpawnOptions) -> subprocess.Popen[bytes]
             group=None if user is None else user.gid,
             extra_groups=None if user is None else list(user.groups),
         )
+
+    try:
+        try:
+            return start(list(argv))
+        except OSError as exc:
+            if exc.errno != errno.ENOEXEC:
+                raise
+            return start(["/bin/sh", (shutil.which(argv[0]) if "/" not in argv[0] else None) or argv[0], *argv[1:]])
     except (FileNotFoundError, NotADirectoryError) as exc:
         raise ExecError(127, f"{argv[0]}: {exc.strerror}") from None
     except OSError as exc:
