@@ -18,18 +18,22 @@ import functools
 import os
 import re
 import signal
-import sys
+import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
-from pyinit import __version__, budget, hooks
+from pyinit import __version__, budget, hooks, kernel
 from pyinit.config import Config, Network
 from pyinit.hooks import Hook
-from pyinit.log import DEBUG, ERROR, INFO
-from pyinit.signals import JOB_CONTROL_STOPS, parse_signal
+from pyinit.log import DEBUG, ERROR, INFO, write_line
+from pyinit.signals import JOB_CONTROL_STOPS, parse_signal, signal_name
 from pyinit.spawn import User, resolve_user
+from pyinit.timers import LONGEST
+
+if TYPE_CHECKING:
+    from pyinit.probe import ProbeServer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,10 +103,15 @@ class _Lined(_Parsed):
 
 
 class SignalType(_Parsed):
+    """A signal name or number; ``received``: one pyinit can get and act on (not KILL, STOP or CHLD)."""
+
     name = "SIGNAL"
 
+    def __init__(self, *, received: bool = False) -> None:
+        self.received = received
+
     def parse(self, text: str) -> int:
-        return parse_signal(text)
+        return parse_signal(text, received=self.received)
 
 
 class DurationType(_Parsed):
@@ -112,10 +121,13 @@ class DurationType(_Parsed):
     _units: ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "": 1.0}
 
     def parse(self, text: str) -> float:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|)\s*", text)
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(ms|s|m|)\s*", text)
         if not match:
             raise ValueError(f"{text!r} is not a duration (seconds, e.g. 10, 1.5, 500ms)")
-        return float(match.group(1)) * self._units[match.group(2)]
+        value = float(match.group(1)) * self._units[match.group(2)]
+        if value > LONGEST:  # beyond, deadlines overflow the kernel's clock (and inf is no duration)
+            raise ValueError(f"{text!r} is longer than the maximum of a year ({LONGEST:g}s)")
+        return value
 
 
 class RewriteType(_Listed):
@@ -125,7 +137,7 @@ class RewriteType(_Listed):
         source, sep, target = text.partition(":")
         if not sep:
             raise ValueError(f"{text!r} is not FROM:TO")
-        return parse_signal(source), parse_signal(target, allow_zero=True)
+        return parse_signal(source, received=True), parse_signal(target, allow_zero=True)
 
 
 class ExitRemapType(_Listed):
@@ -134,7 +146,7 @@ class ExitRemapType(_Listed):
     def parse(self, text: str) -> tuple[int, int]:
         code, _, new = text.partition(":")
         parts = (code, new or "0")
-        if not all(part.isdigit() and int(part) <= 255 for part in parts):
+        if not all(part.isascii() and part.isdigit() and int(part) <= 255 for part in parts):
             raise ValueError(f"{text!r} is not CODE[:NEW] with exit codes from 0 to 255")
         return int(parts[0]), int(parts[1])
 
@@ -143,7 +155,13 @@ class UserType(_Parsed):
     name = "USER[:GROUP]"
 
     def parse(self, text: str) -> User:
-        return resolve_user(text)
+        user = resolve_user(text)
+        if not kernel.can_switch_users():
+            raise ValueError(
+                f"{text!r}: switching users needs root (CAP_SETUID and CAP_SETGID), "
+                f"and pyinit runs as uid {os.geteuid()} without them"
+            )
+        return user
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         return super().convert(value, param, ctx) if _setting(ctx).on_host else None
@@ -175,23 +193,38 @@ class OnHookType(_Lined):
         name, _, command = text.partition(":")
         if not command.strip():
             raise ValueError(f"{text!r} is not SIG:CMD")
-        return parse_signal(name), command
+        return parse_signal(name, received=True), command
 
 
 def _is_port(text: str) -> bool:
-    return text.isdigit() and 1 <= int(text) <= 65535
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
 
 
 class AddressType(_Parsed):
-    """``[HOST:]PORT``; the host defaults to every address, as probes come from outside."""
+    """``[HOST:]PORT``, IPv6 in brackets; no host means every address, as probes come from outside."""
 
     name = "[HOST:]PORT"
 
     def parse(self, text: str) -> tuple[str, int]:
-        host, _, port = text.rpartition(":")
-        if not _is_port(port):
-            raise ValueError(f"{text!r} is not [HOST:]PORT with a port from 1 to 65535")
-        return host.strip("[]") or "0.0.0.0", int(port)
+        match = re.fullmatch(r"(?:(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):)?([0-9]+)", text)
+        host = (match.group(1) or match.group(2) or "") if match else ""
+        if not (match and _is_port(match.group(3)) and _is_host(host)):
+            raise ValueError(f"{text!r} is not [HOST:]PORT with a port from 1 to 65535 (IPv6 as [::1]:PORT)")
+        return host, int(match.group(3))
+
+
+def _is_host(host: str) -> bool:
+    """Empty, an IPv6 or IPv4 literal, or an ASCII host name (resolved when the port is bound)."""
+    if ":" in host:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return False
+        return True
+    labels = host.split(".") if host else []
+    return len(host) <= 253 and all(re.fullmatch(r"[A-Za-z0-9-]{1,63}", label) for label in labels)
 
 
 class PortType(_Listed):
@@ -218,8 +251,26 @@ class NetworkType(_Listed):
 
 
 def _check_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not re.fullmatch(r"https?://[^/\s:]+(:\d+)?(/\S*)?", value):
-        raise click.BadParameter(f"{value!r} is not an http:// URL", ctx, param)
+    """An http(s) URL the probe thread can ask without a parser of its own: printable ASCII, a host, a port."""
+    if value is None:
+        return None
+    try:
+        split = urllib.parse.urlsplit(value)
+        valid = (
+            re.fullmatch(r"[!-~]+", value) is not None
+            and split.scheme in ("http", "https")
+            and bool(split.hostname)
+            and _is_host(split.hostname or "")
+            and split.username is None
+            and not split.fragment
+            and split.port != 0
+        )
+    except ValueError:  # a port out of range, a bad [IPv6] literal
+        valid = False
+    if not valid:
+        raise click.BadParameter(
+            f"{value!r} is not an http:// or https:// URL with a host and a port from 1 to 65535", ctx, param
+        )
     return value
 
 
@@ -227,12 +278,29 @@ def _check_parent(ctx: click.Context, param: click.Parameter, value: str | None)
     """A file pyinit will create later, after it has moved to /: absolute, in a directory that exists."""
     if value is None or not _setting(ctx).on_host:
         return value
+    if not os.path.isabs(value) and _cwd() is None:
+        raise click.BadParameter(f"{value!r} is relative, and the working directory is gone", ctx, param)
     path = os.path.abspath(value)
     if os.path.isdir(path):
         raise click.BadParameter(f"{value!r} is a directory", ctx, param)
-    if not os.path.isdir(os.path.dirname(path)):
+    parent, name = os.path.split(path)
+    if not os.path.isdir(parent):
         raise click.BadParameter(f"{value!r}: its directory does not exist", ctx, param)
+    try:
+        longest = os.pathconf(parent, "PC_NAME_MAX")
+    except OSError:  # a filesystem that does not say: the usual limit
+        longest = 255
+    if len(os.fsencode(name)) > longest:
+        raise click.BadParameter(f"{value!r}: its name is longer than {longest} bytes", ctx, param)
     return path
+
+
+def _cwd() -> str | None:
+    """The working directory, or None when it was deleted: the child then inherits it, as under tini."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        return None
 
 
 SIGNAL, DURATION = SignalType(), DurationType()
@@ -273,7 +341,7 @@ CONTEXT = {
 @option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @option(
     "--stop-signal",
-    type=SIGNAL,
+    type=SignalType(received=True),
     default="TERM",
     show_default=True,
     help="The signal that starts the shutdown sequence.",
@@ -340,7 +408,7 @@ def _verbosity(ctx: click.Context, params: dict[str, Any]) -> int:
         return min(INFO + int(params["verbose"]), DEBUG)
     environ = _setting(ctx).environ
     tini = environ.get("TINI_VERBOSITY", "")
-    if tini.isdigit():
+    if tini.isascii() and tini.isdigit():
         return min(int(tini), DEBUG)
     return DEBUG if environ.get("DUMB_INIT_DEBUG") == "1" else INFO
 
@@ -353,6 +421,7 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
     # In session mode the child cannot be stopped by a terminal: TSTP & co become STOP.
     rewrite = {} if single_child else {number: int(signal.SIGSTOP) for number in JOB_CONTROL_STOPS}
     rewrite.update(dict(params["rewrite"]))
+    _check_stop_signal(ctx, params["stop_signal"], rewrite, params["stop_command"])
     if params["ready_check"] and not params["ready_port"]:
         raise click.UsageError("--ready-check needs --ready-port to serve the answer on")
 
@@ -372,7 +441,7 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
 
     config = Config(
         command=tuple(params["command"]),
-        cwd=os.getcwd() if setting.on_host else "",
+        cwd=_cwd() if setting.on_host else "",
         single_child=single_child,
         rewrite=rewrite,
         remap_exit=dict(params["remap_exit"]),
@@ -407,6 +476,24 @@ def build_config(ctx: click.Context, params: dict[str, Any]) -> Config:
     return dataclasses.replace(config, kill_timeout=kill_timeout)
 
 
+def _check_stop_signal(ctx: click.Context, stop: int, rewrite: Mapping[int, int], stop_command: str | None) -> None:
+    """A stop signal whose forward suspends rather than stops cannot start a drain that ends.
+
+    After forwarding TSTP, TTIN or TTOU pyinit suspends itself (dumb-init's job
+    control), so its kill deadline would never fire; a stop rewritten to STOP
+    suspends the child. With --stop-command nothing is forwarded: either is fine.
+    """
+    if stop_command:
+        return
+    if stop in JOB_CONTROL_STOPS:
+        reason = "pyinit suspends itself after forwarding a job-control stop, so its kill deadline never fires"
+    elif rewrite.get(stop, stop) == signal.SIGSTOP:
+        reason = "it would be forwarded as SIGSTOP, which suspends the child instead of stopping it"
+    else:
+        return
+    raise click.BadParameter(f"{signal_name(stop)}: {reason} (use --stop-command)", ctx, param_hint="'--stop-signal'")
+
+
 def _check_drain(ctx: click.Context, config: Config) -> None:
     if config.ready_port is not None and config.ready_port[1] in config.drain_ports:
         raise click.BadParameter(
@@ -430,21 +517,20 @@ def run(argv: Sequence[str]) -> int:
             return result
         server = _bind_probe(result)
     except click.ClickException as exc:
-        sys.stderr.write(f"[pyinit] error: {exc.format_message()}\n")
+        write_line(f"[pyinit] error: {exc.format_message()}")
         return 2
     from pyinit.supervisor import boot
 
     return boot(result, server)
 
 
-def _bind_probe(config: Config) -> Any:
+def _bind_probe(config: Config) -> ProbeServer | None:
     """Bind --ready-port before anything is spawned, so a taken port is bad input, not a late failure."""
     if config.ready_port is None:
         return None
-    from pyinit.readiness import make_server
+    from pyinit import probe
 
-    host, port = config.ready_port
     try:
-        return make_server(host, port, config.ready_check)
-    except OSError as exc:
-        raise click.BadParameter(f"{host}:{port}: {exc.strerror}", param_hint="'--ready-port'") from None
+        return probe.bind(*config.ready_port, config.ready_check)
+    except OSError as exc:  # its strerror names the option and the value
+        raise click.UsageError(exc.strerror or str(exc)) from None

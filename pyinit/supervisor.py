@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pyinit import kernel, tree
 from pyinit.children import Children
@@ -23,17 +23,22 @@ from pyinit.readiness import Readiness
 from pyinit.signals import FORWARDABLE
 from pyinit.timers import Timers
 
+if TYPE_CHECKING:
+    from pyinit.probe import ProbeServer
+
 WAITED = FORWARDABLE | {signal.SIGCHLD}
 
 
-def boot(config: Config, server: Any = None) -> int:
+def boot(config: Config, server: ProbeServer | None = None) -> int:
     """Run the init until the child is gone and everything is settled; return the exit code."""
     log = Log(config.verbosity, config.log_format)
     take_tty = _prepare_process(config, log)
     timers = Timers()
     children = Children(log, rewrite=config.rewrite, single_child=config.single_child, warn_on_reap=config.warn_on_reap)
     hooks = HookRunner(children, timers, log, cwd=config.cwd, user=config.user, timeout=config.hook_timeout)
-    readiness = Readiness(log, config.ready_file, server)
+    readiness = Readiness(log, config.ready_file, config.user)
+    if server is not None:
+        server.serve(readiness, log)
     life = Lifecycle(config, log, children, timers, readiness, hooks, take_tty=take_tty)
     try:
         life.begin()
