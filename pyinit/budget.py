@@ -13,8 +13,10 @@ from __future__ import annotations
 from pyinit.config import Config
 
 #: Once the main child has exited, what is left gets SIGTERM and this long
-#: before SIGKILL.
+#: before SIGKILL, and as long again to die before pyinit goes on without it.
 LEFTOVER_TIMEOUT = 1.0
+#: The longest one sweep of leftovers can take: TERM, the wait, KILL, the wait.
+SWEEP = 2 * LEFTOVER_TIMEOUT
 #: Slack for reaping, logging and exiting after the last hook.
 EXIT_MARGIN = 0.5
 
@@ -25,6 +27,22 @@ class BudgetError(ValueError):
 
 def seconds(value: float) -> str:
     return f"{value:g}s"
+
+
+def around_the_kill(
+    *, pre_stop_delay: float, pre_stop_hooks: int, post_stop_hooks: int, hook_timeout: float | None
+) -> tuple[float, float]:
+    """The longest the sequence can take before the stop is sent, and after the child has exited.
+
+    The stop is sent once the delay has passed *and* the pre-stop hooks are
+    done, so the time before it is the longer of the two, not their sum. After
+    the child exits come a sweep of its leftovers, the post-stop hooks, a second
+    sweep of whatever those left (only when there are any), and the exit.
+    """
+    per_hook = hook_timeout or 0.0
+    before_stop = max(pre_stop_delay, pre_stop_hooks * per_hook)
+    sweeps = 2 if post_stop_hooks else 1
+    return before_stop, sweeps * SWEEP + post_stop_hooks * per_hook + EXIT_MARGIN
 
 
 def plan_kill_timeout(
@@ -38,9 +56,6 @@ def plan_kill_timeout(
 ) -> float | None:
     """Return the kill timeout to use, derived from the grace period when not given.
 
-    The stop is sent once the delay has passed *and* the pre-stop hooks are done,
-    so the time before it is the longer of the two, not their sum. After the
-    child exits come the leftover sweep, the post-stop hooks and the exit.
     Without a grace period, the kill timeout is whatever was given (None: wait
     for the child for as long as it takes, as dumb-init does).
     """
@@ -52,9 +67,12 @@ def plan_kill_timeout(
             f"--grace-period {seconds(grace_period)}: {pre_stop_hooks} pre-stop and "
             f"{post_stop_hooks} post-stop hooks have no --hook-timeout, so they could outlast it"
         )
-    per_hook = hook_timeout or 0.0
-    before_stop = max(pre_stop_delay, pre_stop_hooks * per_hook)
-    after_exit = LEFTOVER_TIMEOUT + post_stop_hooks * per_hook + EXIT_MARGIN
+    before_stop, after_exit = around_the_kill(
+        pre_stop_delay=pre_stop_delay,
+        pre_stop_hooks=pre_stop_hooks,
+        post_stop_hooks=post_stop_hooks,
+        hook_timeout=hook_timeout,
+    )
     room = grace_period - before_stop - after_exit
     parts = f"pre-stop {seconds(before_stop)} + post-stop {seconds(after_exit)}"
     if kill_timeout is None:
