@@ -134,17 +134,18 @@ class Lifecycle:
 
     # -- signals ------------------------------------------------------------
 
-    def on_signal(self, number: int) -> None:
+    def on_signal(self, number: int, arrived: float) -> None:
+        """Act on ``number``, which the loop collected at ``arrived`` (monotonic): T0, if it starts the stop."""
         is_stop = number == self.config.stop_signal
         if self.state is State.STARTING:
             if is_stop or number == signal.SIGINT:
-                self._abort_start(number)
+                self._abort_start(number, arrived)
             else:
                 self.log.info("signal_dropped", f"{signal_name(number)} dropped: no child yet")
         elif self.state in (State.FINISHING, State.DONE):
             self.log.debug("signal_dropped", f"{signal_name(number)} dropped: the child has exited")
         elif is_stop and self.state is State.RUNNING:
-            self._drain(number)
+            self._drain(number, arrived)
         elif is_stop and self.state is State.DRAINING:
             self.log.info("delay_cut", f"second {signal_name(number)}: cutting the pre-stop delay short")
             self._stop(cut=True)
@@ -164,16 +165,16 @@ class Lifecycle:
         if self.child_pid is not None:
             self._children.forward(number, self.child_pid, timeline=self.log.t0 is not None)
 
-    def _abort_start(self, number: int) -> None:
-        self.log.t0 = time.monotonic()
+    def _abort_start(self, number: int, arrived: float) -> None:
+        self.log.t0 = arrived
         self.stop_signal = number
         self.log.info("start_aborted", f"{signal_name(number)} received during pre-start: the child is not started")
         self._finish(128 + number, then=self._done)
 
     # -- the shutdown sequence ------------------------------------------------
 
-    def _drain(self, number: int) -> None:
-        self.log.t0 = time.monotonic()
+    def _drain(self, number: int, arrived: float) -> None:
+        self.log.t0 = arrived
         self.stop_signal = number
         self.state = State.DRAINING
         self._readiness.down()
@@ -191,8 +192,8 @@ class Lifecycle:
         self._delay_over = delay <= 0
         self._hooks_done = not hooks
         if not self._delay_over:
-            self._timers.set("delay", delay, self._delay_elapsed)
-            self._watch_traffic(self.log.t0)
+            self._timers.set("delay", delay, self._delay_elapsed, since=arrived)
+            self._watch_traffic(arrived)
         if hooks:
             self._pre_stop = self._run_chain(hooks, number, self._pre_stop_done)
         self._maybe_stop()
@@ -273,6 +274,8 @@ class Lifecycle:
             self._children.forward(self.stop_signal, self.child_pid, timeline=True)
         timeout = self.config.kill_timeout
         if timeout is not None:
+            if not self.config.single_child:
+                tree.prepare()  # now, so that the kill does not wait for an import when the deadline comes
             self.log.info("kill_deadline", f"waiting up to {budget.seconds(timeout)} for the child to exit")
             self._timers.set("kill", timeout, self._kill)
 
@@ -357,7 +360,7 @@ class Lifecycle:
         reached = tree.signal_descendants(number, exclude)
         labels = list(reached.values())
         if labels or empty is not None:
-            self.log.info(event, f"{what} {', '.join(labels) or empty}", pids=labels)
+            self.log.info(event, f"{what} {', '.join(labels) or empty}", pids=list(reached))
         return reached
 
     def _give_up_sweep(self) -> None:

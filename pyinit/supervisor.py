@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import TYPE_CHECKING
 
 from pyinit import kernel, tree
@@ -49,11 +50,13 @@ def boot(config: Config, server: ProbeServer | None = None) -> int:
             info = _next_signal(timers.timeout())
             if info is None:
                 continue  # a deadline is due: fire_due() acts on it
-            if info.si_signo == signal.SIGCHLD:
-                children.reap()
-                life.on_reaped()
-            else:
-                life.on_signal(info.si_signo)
+            arrived = time.monotonic()
+            for number in _with_pending(info.si_signo):
+                if number == signal.SIGCHLD:
+                    children.reap()
+                    life.on_reaped()
+                else:
+                    life.on_signal(number, arrived)
     except Exception:
         # A bug in pyinit must not leave the child running unsupervised. With -c
         # only what pyinit started is killed: what the child started is not its to touch.
@@ -78,6 +81,19 @@ def _prepare_process(config: Config, log: Log) -> bool:
     if config.pdeathsig:
         kernel.set_parent_death_signal(config.pdeathsig)
     return not config.single_child and kernel.release_terminal()
+
+
+def _with_pending(first: int) -> list[int]:
+    """``first`` and every signal pending beside it, in the kernel's order (lowest first).
+
+    All of them had arrived when the loop woke, so all are stamped with that
+    moment: a stop signal queued behind a slow one (an ``--on`` hook to spawn)
+    still has its T0 when it came, not when its turn did.
+    """
+    numbers = [first]
+    while (info := signal.sigtimedwait(WAITED, 0)) is not None:
+        numbers.append(info.si_signo)
+    return numbers
 
 
 def _next_signal(timeout: float | None) -> signal.struct_siginfo | None:

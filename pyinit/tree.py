@@ -4,10 +4,15 @@ A process that called setsid() or setpgid() has left the child's process
 group, so killpg() cannot reach it; walking the parent links can. As PID 1 or
 a subreaper, every orphan is re-parented to pyinit, so "all of pyinit's
 descendants" is exactly what the child left behind. psutil is imported here
-only, and only when something must be swept or killed.
+only: when something must be swept, or when a kill deadline is armed.
 """
 
 from __future__ import annotations
+
+
+def prepare() -> None:
+    """Import psutil ahead of a deadline, so the SIGKILL it brings does not wait tens of ms for it."""
+    import psutil  # noqa: F401
 
 
 def signal_descendants(number: int, exclude: frozenset[int] = frozenset()) -> dict[int, str]:
