@@ -62,9 +62,12 @@ class CheckTarget:
     """``--ready-check``'s URL, split and resolved once at startup: no DNS on the probe path."""
 
     url: str
-    tls_host: str | None  #: the name to verify the certificate against, for https
     addresses: tuple[tuple[socket.AddressFamily, Address], ...]
     request: bytes
+    #: For https: the system's verifying context (made now, so a bad CA file is a startup error),
+    #: and the name the certificate must carry.
+    tls: ssl.SSLContext | None = None
+    tls_host: str = ""
 
     @classmethod
     def resolve(cls, url: str) -> CheckTarget:
@@ -80,12 +83,12 @@ class CheckTarget:
             authority += f":{split.port}"
         target = (split.path or "/") + (f"?{split.query}" if split.query else "")
         request = f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: pyinit\r\nConnection: close\r\n\r\n"
-        return cls(
-            url=url,
-            tls_host=host if split.scheme == "https" else None,
-            addresses=tuple((family, address) for family, _, _, _, address in found),
-            request=request.encode("ascii"),
-        )
+        addresses = tuple((family, address) for family, _, _, _, address in found)
+        if split.scheme != "https":
+            return cls(url, addresses, request.encode("ascii"))
+        import ssl
+
+        return cls(url, addresses, request.encode("ascii"), ssl.create_default_context(), host)
 
 
 def bind(host: str, port: int, check_url: str | None) -> ProbeServer:
@@ -241,13 +244,12 @@ class _Check:
                 raise BlockingIOError
             if error:
                 raise OSError(error, os.strerror(error))
-            self._phase = "send"
-            if self.target.tls_host is not None:
-                self._tls = _tls_context().wrap_socket(
+            self._phase = "send" if self.target.tls is None else "handshake"
+            if self.target.tls is not None:
+                self._tls = self.target.tls.wrap_socket(
                     self.sock, server_hostname=self.target.tls_host, do_handshake_on_connect=False
                 )
                 self.sock = self._tls
-                self._phase = "handshake"
         if self._phase == "handshake":
             assert self._tls is not None
             self._tls.do_handshake()
@@ -273,19 +275,6 @@ class _Check:
         self.sock.close()
 
 
-_tls_default: ssl.SSLContext | None = None
-
-
-def _tls_context() -> ssl.SSLContext:
-    """The system's default verifying context, made on the first https check: ssl loads only then."""
-    global _tls_default
-    if _tls_default is None:
-        import ssl
-
-        _tls_default = ssl.create_default_context()
-    return _tls_default
-
-
 class ProbeServer:
     """The bound probe port; ``serve`` starts its one thread once the lifecycle state exists."""
 
@@ -303,11 +292,6 @@ class ProbeServer:
         self._app_answered = True
         self._readiness: Readiness | None = None
         self._log: Log | None = None
-
-    @property
-    def port(self) -> int:
-        port: int = self.listener.getsockname()[1]
-        return port
 
     def serve(self, readiness: Readiness, log: Log) -> None:
         """Answer probes from now on, on a daemon thread; a failure to start it is logged, not fatal."""
