@@ -66,8 +66,8 @@ def test_configuration_purely_through_env_in_the_image(run, env_image: str) -> N
     timeline = {event["event"]: event for event in events(logs.splitlines())}  # PYINIT_LOG_FORMAT=json
     assert timeline["stop_requested"]["delay"] == 2.0  # PYINIT_PRE_STOP_DELAY
     # PYINIT_GRACE_PERIOD with one post-stop hook of PYINIT_HOOK_TIMEOUT:
-    # 10 - 2 (delay) - (1 sweep + 2 hook + 0.5 margin) = 4.5s.
-    assert "waiting up to 4.5s" in timeline["kill_deadline"]["message"]
+    # 10 - 2 (delay) - (2 sweeps x 1.25 + 2 hook + 0.5 margin) = 3s.
+    assert "waiting up to 3s" in timeline["kill_deadline"]["message"]
     assert "post-stop from the environment: 143" in logs  # PYINIT_POST_STOP
     assert timeline["exit"]["code"] == 0  # PYINIT_REMAP_EXIT
     assert box.wait() == 0
@@ -100,7 +100,7 @@ def test_dockerfile_example_as_built(run, example_image) -> None:
     took = time.monotonic() - began
     logs = box.logs()
     assert "pre-stop delay 3s" in logs
-    assert "waiting up to 3.5s" in logs  # 10 - 3 - (1 + 2 + 0.5)
+    assert "waiting up to 2s" in logs  # 10 - 3 - (2 x 1.25 + 2 + 0.5)
     assert "app stopped with exit code 143" in logs
     assert "exiting 0 (child exited 143)" in logs
     assert box.wait() == 0

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from pyinit.config import Config
 
-#: Once the main child has exited, what is left gets SIGTERM and this long
-#: before SIGKILL, and as long again to die before pyinit goes on without it.
+#: Once the main child has exited, what is left gets SIGTERM and this long before SIGKILL...
 LEFTOVER_TIMEOUT = 1.0
-#: The longest one sweep of leftovers can take: TERM, the wait, KILL, the wait.
-SWEEP = 2 * LEFTOVER_TIMEOUT
+#: ...and then this long to die, which SIGKILLed processes do in milliseconds, before pyinit goes
+#: on without what survives even that (a process in uninterruptible sleep).
+KILL_WAIT = 0.25
+#: The longest one sweep of leftovers can take.
+SWEEP = LEFTOVER_TIMEOUT + KILL_WAIT
 #: Slack for reaping, logging and exiting after the last hook.
 EXIT_MARGIN = 0.5
 
@@ -37,7 +39,7 @@ def around_the_kill(
     The stop is sent once the delay has passed *and* the pre-stop hooks are
     done, so the time before it is the longer of the two, not their sum. After
     the child exits come a sweep of its leftovers, the post-stop hooks, a second
-    sweep of whatever those left (only when there are any), and the exit.
+    sweep of whatever those left (only when there are hooks), and the exit.
     """
     per_hook = hook_timeout or 0.0
     before_stop = max(pre_stop_delay, pre_stop_hooks * per_hook)

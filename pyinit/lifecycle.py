@@ -345,7 +345,7 @@ class Lifecycle:
 
     def _kill_leftovers(self) -> None:
         self._signal_tree(signal.SIGKILL, "leftovers_kill", "sent SIGKILL to leftover")
-        self._timers.set("leftovers", budget.LEFTOVER_TIMEOUT, self._give_up_sweep)
+        self._timers.set("leftovers", budget.KILL_WAIT, self._give_up_sweep)
 
     def _signal_tree(
         self,
