@@ -395,10 +395,11 @@ class Pyinit(Watched):
 
 
 def run_pyinit(
-    args: list[str], *, mode: str = "child", timeout: float = WAIT, **kw: Any
+    args: list[str], *, mode: str = "child", timeout: float = WAIT, program: Sequence[str] = PYINIT, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
+    """pyinit run to its end; ``program`` as for ``Pyinit`` (a launcher that sets the scene and execs it)."""
     prefix = list(NAMESPACE or []) if mode == "pid1" else []
-    return subprocess.run([*prefix, *PYINIT, *args], capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run([*prefix, *program, *args], capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def job_stop_handled(init: Pyinit, child: int) -> None:

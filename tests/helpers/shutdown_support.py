@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -97,9 +98,10 @@ class App:
 
     ``status`` is what ``GET /healthz`` answers; ``delay`` holds the answer back
     (to play an app that does not answer in time). ``hits`` counts requests.
+    ``host`` may be an IPv6 address; with ``tls`` (a server context) it speaks https.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.status = 200
         self.delay = 0.0
         self.hits = 0
@@ -125,12 +127,16 @@ class App:
                 pass
 
         class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
             daemon_threads = True
             block_on_close = False
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server((host, 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/healthz"
+        authority = f"[{host}]" if ":" in host else host
+        self.url = f"{'https' if tls else 'http'}://{authority}:{self.port}/healthz"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
