@@ -49,6 +49,7 @@ NOBODY = pwd.getpwnam("nobody")
 WITHOUT_CAPABILITIES = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *PYINIT]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="setting the scene needs root")
+needs_setpriv = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
 
 
 def closing(fds: str) -> list[str]:
@@ -362,6 +363,9 @@ def tls_app(tmp_path) -> Iterator[tuple[App, Path]]:
     """An https app on 127.0.0.1 with a certificate from a throwaway CA, and the CA's file."""
     import ssl
 
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command to make a certificate")
+
     def openssl(command: str) -> None:
         subprocess.run(["openssl", *command.split()], check=True, capture_output=True, cwd=tmp_path)
 
@@ -487,7 +491,7 @@ def test_the_longest_duration_is_a_year_and_is_accepted(mode):
 # -- 7. users without the privilege to switch -----------------------------------------------------------------------
 
 
-@needs_root
+@needs_setpriv
 def test_user_switch_without_the_capabilities_is_refused_at_startup(mode, tmp_path):
     marker = tmp_path / "spawned"
     result = run_pyinit(["--user", "1000", "sh", "-c", f"touch {marker}"], mode=mode, program=WITHOUT_CAPABILITIES)
@@ -537,7 +541,7 @@ def test_a_relative_ready_file_in_a_deleted_working_directory_is_bad_input(mode,
     one_line_naming(result, "'ready'", "working directory is gone")
 
 
-@needs_root
+@needs_setpriv
 def test_an_unreadable_hooks_directory_is_bad_input_without_privileges(mode, tmp_path):
     folder = tmp_path / "hooks" / "pre-start.d"
     folder.mkdir(parents=True)
