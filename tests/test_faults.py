@@ -401,19 +401,17 @@ def test_ready_check_over_https_verifies_the_certificate(start, tls_app):
 
 
 def test_a_ready_check_that_stops_answering_is_logged_once_and_again_when_it_answers(start):
-    app_port = free_port()
-    port = free_port()
-    url = f"http://127.0.0.1:{app_port}/healthz"
-    init = start(["--ready-port", f"127.0.0.1:{port}", "--ready-check", url, *SIGPRINT, "--exit-on", "TERM:0"])
-    init.expect("ready pid=")
-    wait_for_status(port, "/live", 200)
-    for _ in range(3):
-        assert http_get(port, "/ready") == 503
-    line = init.expect("does not answer")
-    assert url in line and "Connection refused" in line, line
-    with socket.socket() as app:
-        app.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        app.bind(("127.0.0.1", app_port))
+    with socket.socket() as app:  # bound, not yet listening: its port is ours and refuses connections
+        app.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{app.getsockname()[1]}/healthz"
+        port = free_port()
+        init = start(["--ready-port", f"127.0.0.1:{port}", "--ready-check", url, *SIGPRINT, "--exit-on", "TERM:0"])
+        init.expect("ready pid=")
+        wait_for_status(port, "/live", 200)
+        for _ in range(3):
+            assert http_get(port, "/ready") == 503
+        line = init.expect("does not answer")
+        assert url in line and "Connection refused" in line, line
         app.listen()
         threading.Thread(target=_answer_once, args=(app,), daemon=True).start()
         assert http_get(port, "/ready") == 200
@@ -601,7 +599,7 @@ def test_the_worst_case_the_budget_allows_ends_before_the_grace_period(start, tm
     and leaves a grandchild that ignores TERM; the post-stop hook leaves one
     too. So both sweeps wait out their TERM and need a SIGKILL.
     """
-    grace, hook_timeout = 8.0, 0.5
+    grace, hook_timeout = 10.0, 1.0  # a second for each hook: long enough to set its leftover up under load
     post_stop_leftover = "setsid sh -c 'trap \"\" TERM; exec sleep 60' & sleep 60"
     plan = [
         "--grace-period",
