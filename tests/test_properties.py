@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 import click
 from helpers.harness import run_pyinit
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pyinit.cli import command
@@ -152,6 +152,11 @@ PROFILE = settings(derandomize=True, database=None, deadline=None, suppress_heal
 
 @settings(PROFILE, max_examples=600)
 @given(argv=command_lines(OPTIONS), variables=environments(list(VARIABLES)))
+# What broke the parser before, always among the examples whatever the generator draws:
+@example(argv=["--user", "0:99999999999", "true"], variables={})
+@example(argv=["true"], variables={"PYINIT_USER": "0:4294967295"})
+@example(argv=["true"], variables={"TINI_VERBOSITY": "\u00b2"})
+@example(argv=["--remap-exit", "\u00b2", "true"], variables={})
 def test_the_parser_answers_every_input_with_a_config_or_one_error(argv, variables):
     assert parse(argv, variables) in (0, 2)
 
@@ -180,6 +185,8 @@ SIGTIMEDWAIT_LIMIT = 2**63 / 1e9
 
 @settings(PROFILE, max_examples=300)
 @given(delays=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=4))
+@example(delays=[float("inf")])
+@example(delays=[1e10, float("nan")])
 def test_the_clock_takes_any_delay_and_waits_a_number_the_kernel_takes(delays):
     timers = Timers()
     for index, delay in enumerate(delays):
