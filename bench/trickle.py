@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.rollout.controller import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 INTERVAL = 0.1  # the prober's period
 TIMEOUT = 1.0  # the kubelet's default timeoutSeconds
@@ -39,12 +41,6 @@ class Result:
     source: str
     answered: int
     sent: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def probe(port: int) -> bool:

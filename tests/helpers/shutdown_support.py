@@ -59,8 +59,16 @@ def offset_of(lines: list[str], text: str) -> float:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+    """A port free on every address, IPv4 and IPv6: pyinit binds ``[::]`` (both) when given no host,
+    and a port free on 127.0.0.1 alone may still be held elsewhere (a client's TIME_WAIT on 127.0.0.2)."""
+    try:
+        sock = socket.socket(socket.AF_INET6)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", 0))
+    except OSError:  # no IPv6 here: every IPv4 address, then
+        sock = socket.socket()
+        sock.bind(("0.0.0.0", 0))
+    with sock:
         return sock.getsockname()[1]
 
 
