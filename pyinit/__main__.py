@@ -36,8 +36,8 @@ def _fill_closed_stdio() -> None:
 
     Otherwise the next file or socket pyinit opens takes that number: the
     probe's listener would become the child's stdout, or a log line would be
-    written into a --ready-check connection. Daemons and systemd do the same;
-    the child sees an empty stdin and writes that go nowhere, as with tini.
+    written into a --ready-check connection. Python opens it close-on-exec, so
+    the child still finds the descriptor closed, as under tini and dumb-init.
     """
     for fd in (0, 1, 2):
         try:

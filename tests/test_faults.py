@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from helpers.harness import (
     FAMILY,
+    PY,
     PYINIT,
     SIGPRINT,
     WAIT,
@@ -450,7 +451,8 @@ BAD: dict[str, tuple[list[str], dict[str, str], list[str]]] = {
     **{f"rewrite-{name}": (["--rewrite", f"{name}:TERM"], {}, [name, why]) for name, why in CANNOT_WORK},
     **{f"on-{name}": (["--on", f"{name}:true"], {}, [name, why]) for name, why in CANNOT_WORK},
     "stop-signal-9": (["--stop-signal", "9"], {}, ["'9'", "cannot be caught"]),
-    "stop-signal-TSTP": (["--stop-signal", "TSTP"], {}, ["SIGTSTP", "SIGSTOP"]),
+    "stop-signal-TSTP": (["--stop-signal", "TSTP"], {}, ["SIGTSTP", "suspends itself"]),
+    "stop-signal-TTOU-single-child": (["-c", "--stop-signal", "TTOU"], {}, ["SIGTTOU", "suspends itself"]),
     "stop-signal-rewritten-to-STOP": (["--rewrite", "TERM:STOP"], {}, ["SIGTERM", "SIGSTOP"]),
     "on-from-env": ([], {"PYINIT_ON": "KILL:true"}, ["KILL", "cannot be caught"]),
     # 12. URLs and addresses
@@ -504,6 +506,19 @@ def test_user_switch_without_the_capabilities_is_refused_at_startup(mode, tmp_pa
 def test_closed_stdio_keeps_the_exit_code(mode, fds):
     result = run_pyinit(["--", "sh", "-c", "exit 3"], mode=mode, program=closing(fds))
     assert result.returncode == 3, result
+
+
+@pytest.mark.parametrize("fds", ["0", "1", "2", "0 1 2"], ids=["stdin", "stdout", "stderr", "all"])
+def test_a_descriptor_closed_for_pyinit_is_closed_for_the_child_too(mode, tmp_path, fds):
+    """pyinit fills the gap with /dev/null for itself only (close-on-exec): the child sees what tini's would."""
+    report = tmp_path / "fds"
+    look = (  # which of 0, 1 and 2 are open, looked at before the report's own open() takes a free number
+        "import os; found = ' '.join(str(fd) for fd in (0, 1, 2) if os.path.exists(f'/proc/self/fd/{fd}'));"
+        f" open({str(report)!r}, 'w').write(found)"
+    )
+    result = run_pyinit(["--", PY, "-c", look], mode=mode, program=closing(fds))
+    assert result.returncode == 0, result
+    assert report.read_text().split() == [fd for fd in "012" if fd not in fds.split()]
 
 
 @pytest.mark.parametrize("fds", ["0", "1", "2", "0 1 2"], ids=["stdin", "stdout", "stderr", "all"])
@@ -579,12 +594,15 @@ def test_pdeathsig_kill_stays_valid(mode):
     assert result.returncode == 4, result.stderr
 
 
-def test_tstp_is_a_fine_stop_signal_in_single_child_mode(start):
-    init = start(["-c", "--stop-signal", "TSTP", *SIGPRINT, "--exit-on", "TSTP:0"])
+def test_a_job_control_stop_is_a_fine_stop_signal_with_a_stop_command(start):
+    """Nothing is forwarded then, so pyinit never suspends itself: TSTP starts the drain like any stop signal."""
+    stop = "kill -TERM $PYINIT_CHILD_PID"
+    init = start(["--stop-signal", "TSTP", "--stop-command", stop, *SIGPRINT, "--exit-on", "TERM:0"])
     init.expect("ready pid=")
     init.kill(signal.SIGTSTP)
-    init.expect("signal SIGTSTP")
+    init.expect("signal SIGTERM")
     assert init.wait() == 0
+    assert "signal SIGTSTP" not in init.out
     assert_clean(init)
 
 
