@@ -47,8 +47,8 @@ def grandchild_host_pid(init) -> int:
 
 
 def reached(event: dict[str, Any], pid: str) -> bool:
-    """Whether a signalling event names (namespace) pid ``pid`` among those it reached."""
-    return any(label.startswith(f"pid {pid} (") for label in event["pids"])
+    """Whether a signalling event names (namespace) pid ``pid`` among those it reached (numbers, in JSON)."""
+    return int(pid) in event["pids"]
 
 
 # -- the whole sequence -------------------------------------------------------------------------
