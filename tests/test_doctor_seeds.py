@@ -64,7 +64,11 @@ def test_the_examples_have_no_finding_at_all() -> None:
     assert group["title"] == "Deployment/web"
     # The image's ENTRYPOINT is pyinit, and its settings are the example's env.
     (line,) = group["containers"]
-    assert "pyinit -> bundle exec passenger start" in line and "20s delay" in line and "SIGUSR1 to the app" in line
+    assert (
+        "pyinit -> bundle exec passenger start" in line
+        and "drain until 1s quiet, 20s at most" in line
+        and "SIGUSR1 to the app" in line
+    )
 
 
 def test_the_example_deployment_alone_and_the_dockerfile_alone() -> None:

@@ -158,7 +158,10 @@ def summary(target: Target) -> str:
     steps = [f"preStop {seconds(line.pre_stop)}"] if line.pre_stop else []
     steps.append(f"{signal_name(target.stop_signal)}{'' if target.stop_signal_known else ' (assumed)'}")
     if proc.delay:
-        steps.append(f"{seconds(proc.delay)} delay" + ("" if config else " (a trap's sleep)"))
+        if config is not None and config.drain_quiet is not None:
+            steps.append(f"drain until {seconds(config.drain_quiet)} quiet, {seconds(proc.delay)} at most")
+        else:
+            steps.append(f"{seconds(proc.delay)} delay" + ("" if config else " (a trap's sleep)"))
     delivered = proc.delivered(target.stop_signal)
     if delivered is None:
         steps.append("the stop command")
