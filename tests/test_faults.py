@@ -653,7 +653,7 @@ def test_the_worst_case_the_budget_allows_ends_before_the_grace_period(start, tm
     init.expect("ready pid=")
     init.kill(signal.SIGTERM)
     assert init.wait(timeout=WAIT + grace) in (0, 128 + signal.SIGKILL)
-    text = "\n".join(init.err)
+    text = init.stderr
     assert text.count("timed out after") == 2, text  # the pre-stop and the post-stop hook
     assert text.count("sent SIGKILL to leftover") >= 1, text  # at least the post-stop hook's leftover
     assert step(init.err, "exiting").offset < grace
