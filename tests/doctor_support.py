@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.harness import ROOT
+from helpers.harness import ROOT, WAIT
 
 SEEDS = ROOT / "tests" / "doctor" / "seeds"
-WAIT = 60.0
 
 
 @dataclass
