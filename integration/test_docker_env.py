@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
-import threading
 import time
 
 import pytest
@@ -77,7 +77,7 @@ def test_configuration_purely_through_env_in_the_image(run, env_image: str) -> N
 def test_dockerfile_example_as_built(run, example_image) -> None:
     """The example image with nothing changed: its ENV, HEALTHCHECK, entrypoint and CMD."""
     box = run(image=example_image.id, command=None, network_mode="none")
-    box.container.put_archive("/", status_tar())
+    box.container.put_archive("/", apps_tar("status.py", "balancer.py"))
     deadline = time.monotonic() + 60
     while fetch_or_zero(box, "http://127.0.0.1:8000/") != 200:
         assert time.monotonic() < deadline, box.logs()
@@ -87,31 +87,35 @@ def test_dockerfile_example_as_built(run, example_image) -> None:
         assert time.monotonic() < deadline, box.state()
         time.sleep(0.5)
 
-    # docker stop's default timeout, as PYINIT_GRACE_PERIOD=10 says.
-    stopping = threading.Thread(target=box.stop, args=(10,), daemon=True)
-    began = time.monotonic()
-    stopping.start()
-    # During the 3s delay: readiness already off, the app still serving.
-    while fetch_or_zero(box, "http://127.0.0.1:8081/ready") != 503:
-        assert time.monotonic() - began < 3, box.logs()
-        time.sleep(0.1)
-    assert fetch(box, "http://127.0.0.1:8000/") == 200  # it only gets SIGTERM at 3s
-    stopping.join(20)
-    took = time.monotonic() - began
+    # A balancer keeps sending until /ready says 503, and for half a second after, then lets go.
+    box.container.exec_run(
+        ["python3", "/apps/balancer.py", "http://127.0.0.1:8081/ready", "http://127.0.0.1:8000/", "0.5"], detach=True
+    )
+    box.expect("balancer: sending")
+    took = box.stop(10)  # docker stop's default timeout, as PYINIT_GRACE_PERIOD=10 says
     logs = box.logs()
-    assert "pre-stop delay 3s" in logs
+    # Readiness turned off at once, and the app served everything the balancer still sent: it got
+    # SIGTERM 1s after the last request (PYINIT_DRAIN_QUIET), before the 3s maximum.
+    assert "pre-stop delay 3s at most, until traffic is quiet for 1s" in logs
+    assert re.search(
+        r"balancer: readiness 503 after \d+ requests; then [1-9]\d* requests in 0.5s, answered \[200\]", logs
+    )
+    last = float(re.search(r"\+([0-9.]+)s last new connection on :8000", logs).group(1))
+    forwarded = float(re.search(r"\+([0-9.]+)s forwarded SIGTERM", logs).group(1))
+    assert "traffic had been quiet for 1." in logs and forwarded - last >= 0.99, logs
     assert "waiting up to 2s" in logs  # 10 - 3 - (2 x 1.25 + 2 + 0.5)
     assert "app stopped with exit code 143" in logs
     assert "exiting 0 (child exited 143)" in logs
     assert box.wait() == 0
-    assert 3 <= took < 10
+    assert 1 <= took < 10
 
 
-def status_tar() -> bytes:
-    """/apps/status.py as a tar stream, for an image the tests did not build."""
+def apps_tar(*names: str) -> bytes:
+    """Files of integration/apps as a tar stream for /apps, for an image the tests did not build."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(str(APPS / "status.py"), arcname="apps/status.py")
+        for name in names:
+            tar.add(str(APPS / name), arcname=f"apps/{name}")
     return buffer.getvalue()
 
 

@@ -53,38 +53,39 @@ def test_stop_under_pre_stop_delay_keeps_serving_then_stops(run, on_term: str, r
 
     stopper = Stopper(box, engine_timeout)
     began = stopper.start_and_mark()
-    served: list[tuple[float, bool]] = []
-    readiness: list[tuple[float, int]] = []
+    samples: list[tuple[str, float, float, int]] = []  # path, sent and answered (after `began`), status
     while stopper.is_alive() and time.time() - began < engine_timeout + 10:
-        for port, path, sink in ((app, "/", served), (ready, "/ready", readiness)):
+        for port, path in ((app, "/"), (ready, "/ready")):
+            sent = time.time() - began
             try:
                 status, _ = http_get(port, path, timeout=2.0)
             except (OSError, http.client.HTTPException):
                 status = 0
-            sink.append((time.time() - began, status))
+            samples.append((path, sent, time.time() - began, status))
         time.sleep(0.1)
     took = stopper.finish()
-    served_ok = [(t, status == 200) for t, status in served]
+    logs = box.logs()
+    # When the stop reached the app, on the same clock (the container shares the host's).
+    arrived = float(re.search(r"got SIGTERM at ([0-9.]+)", logs).group(1)) - began
 
-    # Readiness turned off at once, while the app was still serving.
-    first_503 = next(t for t, status in readiness if status == 503)
-    assert first_503 < delay - 0.5, readiness
-    during = [ok for t, ok in served_ok if t < delay - 0.5]
-    assert len(during) >= 5 and all(during), served_ok
-    assert any(ok for t, ok in served_ok if first_503 < t < delay - 0.5), served_ok
+    # Readiness turned off before the app got SIGTERM, and the app served all the while: every
+    # request answered before SIGTERM got a 200, and so did one sent after readiness was off.
+    first_503 = min(
+        (answered for path, _, answered, status in samples if path == "/ready" and status == 503), default=1e9
+    )
+    assert first_503 < arrived, samples
+    assert all(status == 200 for path, _, answered, status in samples if path == "/" and answered < arrived), samples
+    assert any(status == 200 for path, sent, _, status in samples if path == "/" and sent > first_503), samples
 
     # The stop signal reached the app at the end of the delay, not before.
-    logs = box.logs()
-    if on_term == "exit0":
-        arrived = float(re.search(r"got SIGTERM at ([0-9.]+)", logs).group(1)) - began
-        assert delay - 0.05 <= arrived < delay + 5, (arrived, logs)
+    assert arrived >= delay - 0.05, (arrived, logs)
     assert f"pre-stop delay {delay:g}s" in logs
     assert "forwarded SIGTERM" in logs
 
-    # The container exited by itself, as configured, well before the engine's SIGKILL.
+    # The container exited by itself, as configured: the engine's SIGKILL would have made it 137.
     assert box.wait() == code, logs
     assert f"exiting {code}" in logs
-    assert delay <= took < engine_timeout - 2, took
+    assert took >= delay, took
 
 
 def test_stop_t_with_a_term_ignoring_app_derived_kill_fires_first(run) -> None:
