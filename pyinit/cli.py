@@ -18,7 +18,6 @@ import functools
 import os
 import re
 import signal
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -126,7 +125,7 @@ class DurationType(_Parsed):
             raise ValueError(f"{text!r} is not a duration (seconds, e.g. 10, 1.5, 500ms)")
         value = float(match.group(1)) * self._units[match.group(2)]
         if value > LONGEST:  # beyond, deadlines overflow the kernel's clock (and inf is no duration)
-            raise ValueError(f"{text!r} is longer than the maximum of a year ({LONGEST:g}s)")
+            raise ValueError(f"{text!r} is longer than the maximum of a year ({budget.seconds(LONGEST)})")
         return value
 
 
@@ -254,6 +253,8 @@ def _check_url(ctx: click.Context, param: click.Parameter, value: str | None) ->
     """An http(s) URL the probe thread can ask without a parser of its own: printable ASCII, a host, a port."""
     if value is None:
         return None
+    import urllib.parse  # only with --ready-check: it brings ipaddress along
+
     try:
         split = urllib.parse.urlsplit(value)
         valid = (

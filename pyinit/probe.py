@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import http
-import itertools
 import os
 import selectors
 import socket
@@ -174,8 +173,7 @@ class _Client:
         if not chunk:
             raise ConnectionResetError("the client closed before its request was complete")
         self.buffer += chunk
-        end = min((i for i in (self.buffer.find(b"\r\n\r\n"), self.buffer.find(b"\n\n")) if i >= 0), default=-1)
-        if end < 0:
+        if b"\r\n\r\n" not in self.buffer and b"\n\n" not in self.buffer:
             if len(self.buffer) > MAX_REQUEST:
                 raise OSError(errno.EMSGSIZE, "request head too long")
             return None
@@ -320,7 +318,7 @@ class ProbeServer:
             self.listener.close()
 
     def _timeout(self) -> float | None:
-        deadlines = [client.deadline for client in itertools.islice(self._clients, 1)]
+        deadlines = [next(iter(self._clients)).deadline] if self._clients else []  # the oldest is due first
         if self._check is not None:
             deadlines.append(self._check.deadline)
         if self._paused_until is not None:

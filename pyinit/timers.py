@@ -34,7 +34,7 @@ class Timers:
         """Seconds until the nearest deadline, or None to wait forever."""
         if not self._due:
             return None
-        return min(LONGEST, max(0.0, min(when for when, _ in self._due.values()) - time.monotonic()))
+        return max(0.0, min(when for when, _ in self._due.values()) - time.monotonic())
 
     def fire_due(self) -> None:
         now = time.monotonic()
