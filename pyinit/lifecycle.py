@@ -13,8 +13,9 @@ RUNNING, cuts the delay short in DRAINING, and is forwarded like any other
 signal in STOPPING. DRAINING ends when both of its gates (the delay and the
 pre-stop hooks) are open; with --drain-quiet the delay's gate also opens once
 the watched ports have gone quiet (``pyinit.traffic``), the delay being the
-maximum. From T0 until the child exits, any delay polls that watch every
-100 ms, so the timeline can say when the traffic stopped.
+maximum. From T0 until the child exits (or, at the latest, 2 s after the stop
+was passed on), any delay polls that watch every 100 ms, so the timeline can
+say when the traffic stopped and what came late.
 
 Every transition writes one log line; after T0 each carries its offset from
 T0, so the log *is* the timeline an operator reads when chasing 502s.
@@ -223,17 +224,14 @@ class Lifecycle:
 
         watch = self._watch
         assert watch is not None
-        if watch.poll() is None or watch.late_window_over():
+        if not watch.poll() or watch.late_window_over():
             self._end_watch()
             return
         self._timers.set("traffic", POLL_INTERVAL, self._poll_traffic)
         self._maybe_stop()
 
     def _quiet(self) -> bool:
-        """With --drain-quiet: whether the watched ports have gone quiet enough to stop now."""
-        from pyinit.traffic import Verdict
-
-        return self._watch is not None and self._watch.adaptive and self._watch.verdict() is Verdict.QUIET
+        return self._watch is not None and self._watch.quiet()
 
     def _end_watch(self) -> None:
         self._timers.cancel("traffic")

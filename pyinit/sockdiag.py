@@ -42,10 +42,13 @@ SKNLGRP_INET_TCP_DESTROY, SKNLGRP_INET6_TCP_DESTROY = 1, 3
 DESTROY_GROUPS = (1 << (SKNLGRP_INET_TCP_DESTROY - 1)) | (1 << (SKNLGRP_INET6_TCP_DESTROY - 1))
 
 # TCP states (include/net/tcp_states.h)
-ESTABLISHED, SYN_RECV, TIME_WAIT, CLOSE, LISTEN, NEW_SYN_RECV = 1, 3, 6, 7, 10, 12
-#: Everything a server-side connection can be in, handshakes included; not
-#: LISTEN, and not TIME_WAIT (no tcp_info there: the connection is over).
-CONNECTION_STATES = sum(1 << s for s in (ESTABLISHED, SYN_RECV, 4, 5, 8, 9, 11, NEW_SYN_RECV))
+ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT = 1, 2, 3, 4, 5, 6
+CLOSE, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING, NEW_SYN_RECV = 7, 8, 9, 10, 11, 12
+#: Everything a server-side connection can be in, handshakes and closing included. Not LISTEN;
+#: not SYN_SENT (a client's); not TIME_WAIT or CLOSE (no tcp_info there: the connection is over).
+CONNECTION_STATES = sum(
+    1 << s for s in (ESTABLISHED, SYN_RECV, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING, NEW_SYN_RECV)
+)
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _NLATTR = struct.Struct("=HH")
@@ -92,18 +95,11 @@ def port_filter(ports: Collection[int]) -> bytes:
     ``sport >= p`` and ``sport <= p`` (each a 4-byte op plus one holding p),
     then, except after the last port, a jump to the end.
     """
-    ports = sorted(set(ports))
     code = b""
-    for index, port in enumerate(reversed(ports)):  # built from the end: jumps need what follows
-        rest = len(code)
-        if index == 0:  # the last block: falling through its end is the match
-            block = struct.pack("=BBHHH", BC_S_GE, 8, 20, 0, port) + struct.pack("=BBHHH", BC_S_LE, 8, 12, 0, port)
-        else:
-            block = (
-                struct.pack("=BBHHH", BC_S_GE, 8, 20, 0, port)
-                + struct.pack("=BBHHH", BC_S_LE, 8, 12, 0, port)
-                + struct.pack("=BBH", BC_JMP, 4, 4 + rest)
-            )
+    for port in sorted(set(ports), reverse=True):  # built from the end: jumps need what follows
+        block = struct.pack("=BBHHH", BC_S_GE, 8, 20, 0, port) + struct.pack("=BBHHH", BC_S_LE, 8, 12, 0, port)
+        if code:  # not the last block, whose end is the match: jump over the rest to it
+            block += struct.pack("=BBH", BC_JMP, 4, 4 + len(code))
         code = block + code
     return code
 

@@ -21,7 +21,6 @@ This module and ``sockdiag`` are imported only when a watch starts.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import os
 import time
 from collections.abc import Collection, Sequence
@@ -149,10 +148,10 @@ class Watcher:
     """
 
     start: float
-    quiet: float = DEFAULT_QUIET
-    minimum: float = 1.0
-    maximum: float = float("inf")
-    ignore: Sequence[Network] = ()
+    quiet: float
+    minimum: float
+    maximum: float
+    ignore: Sequence[Network]
     last_connection: Connection | None = None
     last_data: float | None = None
     open: int = 0  #: connections open at the last poll
@@ -168,7 +167,7 @@ class Watcher:
     #: freed between a dump and the next read is only in the older one)
     _known: dict[int, int] = field(default_factory=dict, init=False, repr=False)
     _older: dict[int, int] = field(default_factory=dict, init=False, repr=False)
-    _polls: int = field(default=0, init=False, repr=False)
+    _baseline: bool = field(default=True, init=False, repr=False)  #: the next poll is the first
     #: (peer, peer port, port) of the handshakes in the last dump: the socket the
     #: kernel makes when one completes has a cookie of its own but is no new connection
     _handshakes: set[tuple[bytes, int, int]] = field(default_factory=set, init=False, repr=False)
@@ -204,27 +203,16 @@ class Watcher:
     # -- feeding it ----------------------------------------------------------
 
     def observe(self, poll: Poll) -> None:
-        baseline = self._polls == 0
-        self._polls += 1
+        baseline, self._baseline = self._baseline, False
         events = 0
         handshakes = self._handshakes
         self._handshakes = set()
-        for sock in poll.destroyed:
+        for sock in poll.destroyed:  # a socket closed since the last poll, or opened and closed between two
             older = self._older.pop(sock.cookie, None)
             before = self._known.pop(sock.cookie, older)
             if before == _IGNORED or (before is None and self._ignores(sock)):
                 continue
-            # the socket is gone: when it was freed is only known to be before now
-            at = poll.at - max(sock.idle_ms, 0) / 1000
-            if before is None:  # opened and closed between two polls
-                events += 1
-                if _tuple(sock) not in handshakes:
-                    self._connection(at, sock)
-                if sock.segs_in > 0:
-                    self._data(at)
-            elif sock.segs_in > before:
-                events += 1
-                self._data(at)
+            events += self._seen(sock, before, poll.at, handshakes)
         known: dict[int, int] = {}
         window_ms = self.window() * 1000
         self.open = self.busy = 0
@@ -241,17 +229,8 @@ class Watcher:
                 self.open += 1
                 if sock.idle_ms < window_ms:
                     self.busy += 1
-            # tcpi_last_data_recv runs from the handshake until data arrives: a precise time either way
-            at = poll.at - sock.idle_ms / 1000 if sock.idle_ms >= 0 else poll.at
-            if before is None and not baseline:
-                events += 1
-                if _tuple(sock) not in handshakes:
-                    self._connection(at, sock)
-                if segs:
-                    self._data(at)
-            elif before is not None and segs > before:
-                events += 1
-                self._data(at)
+            if before is not None or not baseline:
+                events += self._seen(sock, before, poll.at, handshakes)
         self._older, self._known = self._known, known
         if poll.lost:
             self.lost += 1
@@ -263,9 +242,29 @@ class Watcher:
             self.late += events
             self.last_late = poll.at
 
+    def _seen(self, sock: Socket, before: int | None, now: float, handshakes: set[tuple[bytes, int, int]]) -> int:
+        """Note what one socket shows since the last poll (``before``: its data segments then); 1 if a request.
+
+        tcpi_last_data_recv runs from the handshake until data arrives, so ``now`` minus it is a
+        precise time either way. For a socket already freed it is only known to be before ``now``.
+        """
+        at = now - max(sock.idle_ms, 0) / 1000
+        if before is None:  # a new connection, unless it is the socket of a handshake seen last time
+            if _tuple(sock) not in handshakes:
+                self._connection(at, sock)
+            if sock.segs_in > 0:
+                self._data(at)
+            return 1
+        if sock.segs_in > before:
+            self._data(at)
+            return 1
+        return 0
+
     def _ignores(self, sock: Socket) -> bool:
         if not self.ignore:
             return False
+        import ipaddress  # already loaded: parsing --drain-ignore needed it
+
         address = ipaddress.ip_address(sock.peer_ip())
         return any(address in network for network in self.ignore)
 
@@ -338,17 +337,18 @@ class Watch:
     def _offset(self, at: float) -> str:
         return f"+{at - self.watcher.start:.3f}s"
 
-    def poll(self) -> Verdict | None:
-        """Read the kernel once; None when it stopped answering (the watch is then over)."""
+    def poll(self) -> bool:
+        """Read the kernel once; False when it stopped answering (the watch is then over)."""
         try:
             self.watcher.observe(self._traffic.poll())
         except OSError as exc:
             self._log.error("traffic_blind", f"the socket table stopped answering ({exc.strerror}): watch ended")
-            return None
-        return self.verdict()
+            return False
+        return True
 
-    def verdict(self) -> Verdict:
-        return self.watcher.verdict(time.monotonic())
+    def quiet(self) -> bool:
+        """With --drain-quiet: whether the watched ports have gone quiet enough to pass the stop on now."""
+        return self.adaptive and self.watcher.verdict(time.monotonic()) is Verdict.QUIET
 
     def late_window_over(self) -> bool:
         stopped = self.watcher.stopped_at
@@ -433,7 +433,7 @@ def open_watch(log: Log, settings: Settings, child: int, start: float) -> Watch 
         return None
     traffic, how = opened
     watch = Watch(log, settings, traffic, start)
-    if watch.poll() is None:  # the baseline: what is open at T0 is not new
+    if not watch.poll():  # the baseline: what is open at T0 is not new
         watch.finish()
         return None
     ports = sorted(traffic.ports)

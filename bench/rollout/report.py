@@ -142,7 +142,7 @@ def summarize(results: Sequence[Rollout], args: argparse.Namespace) -> dict[str,
                 }
             )
     drain = drain_rows(results, args)
-    targets += drain_targets(drain, modes, args)
+    targets += drain_targets(drain)
     return {"modes": modes, "drain": drain, "targets": targets, "held": all(t["held"] for t in targets)}
 
 
@@ -200,9 +200,7 @@ def drain_rows(results: Sequence[Rollout], args: argparse.Namespace) -> dict[str
     return out
 
 
-def drain_targets(
-    drain: dict[str, list[dict[str, Any]]], modes: dict[str, list[dict[str, Any]]], args: argparse.Namespace
-) -> list[dict[str, Any]]:
+def drain_targets(drain: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     targets = []
     failed: dict[str, int] = {}
     for rows in drain.values():
