@@ -25,7 +25,7 @@ APPS = HERE / "apps"
 DOCKERFILE = ROOT / "Dockerfile.example"
 REQUIRE = os.environ.get("PYINIT_REQUIRE_DOCKER") == "1"
 LABEL = "pyinit-integration"
-WAIT = 30.0  # generous: these tests assert behaviour, never speed
+DOCKER_WAIT = 30.0  # longer than the harness's WAIT: each step goes through the engine's API
 
 EXAMPLE_TAG = "pyinit-example:test"
 TEST_TAG = "pyinit-integration:test"
@@ -101,7 +101,7 @@ class Box:
     def logs(self) -> str:
         return self.container.logs(stdout=True, stderr=True).decode(errors="replace")
 
-    def expect(self, text: str, timeout: float = WAIT, count: int = 1) -> str:
+    def expect(self, text: str, timeout: float = DOCKER_WAIT, count: int = 1) -> str:
         """Wait until ``text`` is in the logs (``count`` times); return the logs."""
         deadline = time.monotonic() + timeout
         while True:
@@ -141,7 +141,7 @@ class Box:
         """
         return [f"{p['pid']} {p['args']}" for p in self.processes() if "Z" in p["stat"]]
 
-    def wait(self, timeout: float = WAIT) -> int:
+    def wait(self, timeout: float = DOCKER_WAIT) -> int:
         return self.container.wait(timeout=timeout)["StatusCode"]
 
     def stop(self, timeout: int) -> float:
@@ -176,7 +176,7 @@ def http_get(port: int, path: str = "/", timeout: float = 10.0) -> tuple[int, st
         connection.close()
 
 
-def wait_http(port: int, path: str = "/", status: int = 200, timeout: float = WAIT) -> None:
+def wait_http(port: int, path: str = "/", status: int = 200, timeout: float = DOCKER_WAIT) -> None:
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:

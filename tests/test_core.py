@@ -458,7 +458,7 @@ def test_parent_death_signal(spec, number):
         watched.expect(f"signal {signal_label(number)}")
         watched.drained()  # pyinit and its child are gone
     except BaseException:
-        kill_tree(pyinit)  # not once it is gone: its pid may be someone else's by then
+        kill_tree(pyinit)  # only here, on a failure: after a pass it is gone, and its pid may be reused
         parent.kill()
         raise
     logged = events(err)
