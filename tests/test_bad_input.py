@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers.harness import helper, run_pyinit
+from helpers.harness import helper, one_line_error, run_pyinit
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,16 @@ def hooks_dir_with_a_bad_hook(phase: str, mode: int) -> Callable[[Path], None]:
     return setup
 
 
+HUGE = "9" * 400
+CANNOT_WORK = (("KILL", "cannot be caught"), ("STOP", "cannot be caught"), ("CHLD", "pyinit's own"))
+#: Each option that takes a signal, with how a signal goes into its value.
+SIGNAL_OPTIONS = (
+    ("stop-signal", "--stop-signal", "{}"),
+    ("pdeathsig", "-p", "{}"),
+    ("rewrite", "--rewrite", "{}:TERM"),
+    ("on", "--on", "{}:true"),
+)
+
 BAD = {
     "unknown-option": Bad(["--bogus"], ["--bogus"]),
     "log-format": Bad(["--log-format", "xml"], ["xml"]),
@@ -52,6 +62,13 @@ BAD = {
     "hook-timeout-negative": Bad(["--hook-timeout", "-1"], ["-1"]),
     "hook-timeout-nan": Bad(["--hook-timeout", "nan"], ["nan"]),
     "delay-from-env": Bad([], ["-3"], {"PYINIT_PRE_STOP_DELAY": "-3"}),
+    # durations past a year, and the ones that used to become inf (issue 13)
+    **{
+        f"{option}-{label}": Bad([f"--{option}", value], [value[:20]])
+        for option in ("kill-timeout", "pre-stop-delay", "grace-period", "hook-timeout")
+        for label, value in (("1e10", "10000000000"), ("minutes", "160000000m"), ("inf", HUGE), ("year+1", "31536001"))
+    },
+    "duration-from-env": Bad([], ["10000000000"], {"PYINIT_KILL_TIMEOUT": "10000000000"}),
     # a delay (or a plan) that does not fit the grace period
     "delay-over-grace": Bad(["--grace-period", "2", "--pre-stop-delay", "5"], ["2s", "5s"]),
     "delay-equals-grace": Bad(["--grace-period", "5", "--pre-stop-delay", "5"], ["5s"]),
@@ -83,17 +100,37 @@ BAD = {
     "stop-signal-from-env": Bad([], ["NOPE"], {"PYINIT_STOP_SIGNAL": "NOPE"}),
     "on-signal": Bad(["--on", "WHAT:echo hi"], ["WHAT"]),
     "on-without-command": Bad(["--on", "TERM"], ["TERM"]),
+    # real-time signals outside SIGRTMIN..SIGRTMAX, in every option that takes a signal
+    **{
+        f"realtime-{name}-{spec}": Bad([option, value.format(spec)], [spec])
+        for name, option, value in SIGNAL_OPTIONS
+        for spec in ("RTMIN+31", "RTMAX-31", "33", "RTMIN-1")
+    },
+    # signals that can never work (issue 13)
+    **{f"stop-signal-{name}": Bad(["--stop-signal", name], [name, why]) for name, why in CANNOT_WORK},
+    **{f"rewrite-{name}": Bad(["--rewrite", f"{name}:TERM"], [name, why]) for name, why in CANNOT_WORK},
+    **{f"on-{name}": Bad(["--on", f"{name}:true"], [name, why]) for name, why in CANNOT_WORK},
+    "stop-signal-9": Bad(["--stop-signal", "9"], ["'9'", "cannot be caught"]),
+    "stop-signal-TSTP": Bad(["--stop-signal", "TSTP"], ["SIGTSTP", "suspends itself"]),
+    "stop-signal-TTOU-single-child": Bad(["-c", "--stop-signal", "TTOU"], ["SIGTTOU", "suspends itself"]),
+    "stop-signal-rewritten-to-STOP": Bad(["--rewrite", "TERM:STOP"], ["SIGTERM", "SIGSTOP"]),
+    "on-from-env": Bad([], ["KILL", "cannot be caught"], {"PYINIT_ON": "KILL:true"}),
     # exit codes and users
     "remap-out-of-range": Bad(["-e", "256"], ["256"]),
     "remap-not-a-number": Bad(["-e", "x:1"], ["x:1"]),
     "user": Bad(["-u", "no-such-user-here"], ["no-such-user-here"]),
     "group": Bad(["-u", "nobody:no-such-group"], ["no-such-group"]),
+    "uid-too-big": Bad(["--user", "99999999999"], ["99999999999"]),
+    "uid-minus-one": Bad(["--user", "4294967295"], ["4294967295"]),
+    "gid-minus-one": Bad(["--user", "0:4294967295"], ["4294967295"]),
+    "gid-too-big": Bad(["--user", "0:99999999999"], ["99999999999"]),
     # missing directories and bad hook files
     "hooks-dir-missing": Bad(["--hooks-dir", "{tmp}/missing"], ["missing"]),
     "hooks-dir-from-env": Bad([], ["/no/such/hooks"], {"PYINIT_HOOKS_DIR": "/no/such/hooks"}),
     "hooks-dir-is-a-file": Bad(["--hooks-dir", helper("sigprint.py")], ["sigprint.py"]),
     "ready-file-is-a-directory": Bad(["--ready-file", "{tmp}"], ["{tmp}"]),
     "ready-file-parent-missing": Bad(["--ready-file", "{tmp}/no/ready"], ["no/ready"]),
+    "ready-file-name-too-long": Bad(["--ready-file", "{tmp}/" + "r" * 300], ["r" * 300, "longer than 255 bytes"]),
     "pre-start-hook-not-executable": Bad(
         ["--hooks-dir", "{tmp}/hooks"], ["pre-start.d/20-hook"], setup=hooks_dir_with_a_bad_hook("pre-start", 0o644)
     ),
@@ -111,6 +148,17 @@ BAD = {
         ["--ready-port", "127.0.0.1:1", "--ready-check", "ftp://example/health"], ["ftp://example/health"]
     ),
     "ready-check-without-port": Bad(["--ready-check", "http://127.0.0.1:1/health"], ["--ready-check", "--ready-port"]),
+    "ready-check-port-70000": Bad(
+        ["--ready-port", "1", "--ready-check", "http://127.0.0.1:70000/"], ["http://127.0.0.1:70000/"]
+    ),
+    "ready-check-control-character": Bad(
+        ["--ready-port", "1", "--ready-check", "http://127.0.0.1/a\x01b"], ["--ready-check"]
+    ),
+    "ready-check-bad-ipv6": Bad(["--ready-port", "1", "--ready-check", "http://[::zz]/"], ["[::zz]"]),
+    "ready-port-non-ascii-host": Bad(["--ready-port", "h\u00f6st:8080"], ["h\u00f6st:8080"]),
+    "ready-port-long-non-ascii-label": Bad(["--ready-port", "\u00f6" * 70 + ":8080"], ["\u00f6" * 70]),
+    "ready-port-undecodable-host": Bad(["--ready-port", os.fsdecode(b"h\xffst:8080")], ["--ready-port", "8080"]),
+    "ready-port-bare-ipv6": Bad(["--ready-port", "::1:8080"], ["::1:8080"]),
     "stop-command-empty": Bad(["--stop-command", " "], ["--stop-command"]),
     # the traffic-aware drain (issue 11)
     "drain-quiet-without-delay": Bad(["--drain-quiet", "1"], ["--drain-quiet", "--pre-stop-delay"]),
@@ -144,17 +192,10 @@ def test_bad_input_exits_2_with_one_line_naming_it_and_spawns_nothing(mode, tmp_
     marker = tmp_path / "spawned"
     env = {**os.environ, **{name: fill(value) for name, value in case.env.items()}}
     result = run_pyinit([*map(fill, case.args), "--", "touch", str(marker)], mode=mode, env=env)
-    assert result.returncode == 2, result
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("[pyinit] error:"), lines[0]
-    for text in map(fill, case.named):
-        assert text in lines[0], (text, lines[0])
+    one_line_error(result, *map(fill, case.named))
     assert result.stdout == ""
     assert not marker.exists()
 
 
 def test_missing_command_is_a_usage_error(mode):
-    result = run_pyinit([], mode=mode)
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1
+    one_line_error(run_pyinit([], mode=mode))

@@ -27,7 +27,7 @@ import os
 from collections.abc import Iterator
 
 import click
-from helpers.harness import run_pyinit
+from helpers.harness import one_line_error, run_pyinit
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -158,7 +158,7 @@ PROFILE = settings(derandomize=True, database=None, deadline=None, suppress_heal
 @example(argv=["true"], variables={"TINI_VERBOSITY": "\u00b2"})
 @example(argv=["--remap-exit", "\u00b2", "true"], variables={})
 def test_the_parser_answers_every_input_with_a_config_or_one_error(argv, variables):
-    assert parse(argv, variables) in (0, 2)
+    parse(argv, variables)  # 0 or 2 by construction: the checks are inside
 
 
 #: Options that start, create and bind nothing, and leave the exit code alone: safe with any value
@@ -175,8 +175,7 @@ def test_the_real_process_exits_0_or_2_in_one_line(argv, variables):
     assert "Traceback" not in result.stderr, result
     assert result.returncode in (0, 2), result
     if result.returncode == 2:
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("[pyinit] error:"), result.stderr
+        one_line_error(result)
 
 
 #: The longest wait sigtimedwait converts without OverflowError: 2**63 nanoseconds, about 292 years.

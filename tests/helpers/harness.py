@@ -402,6 +402,17 @@ def run_pyinit(
     return subprocess.run([*prefix, *program, *args], capture_output=True, text=True, timeout=timeout, **kw)
 
 
+def one_line_error(result: subprocess.CompletedProcess[str], *named: str) -> str:
+    """Bad input as pyinit answers it: exit 2, ONE ``[pyinit] error:`` line naming each of ``named``; that line."""
+    assert result.returncode == 2, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[pyinit] error:"), result.stderr
+    for text in named:
+        assert text in lines[0], (text, lines[0])
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
 def job_stop_handled(init: Pyinit, child: int) -> None:
     """Wait until ``init`` has handled the TSTP, TTIN or TTOU it was sent, its own SIGSTOP included.
 

@@ -72,9 +72,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http_get(port: int, path: str, timeout: float = 5.0) -> int:
-    """The status of ``GET path`` on 127.0.0.1:port (raises OSError when nothing answers)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port: int, path: str, timeout: float = 5.0, *, host: str = "127.0.0.1") -> int:
+    """The status of ``GET path`` on host:port, IPv4 or IPv6 (raises OSError when nothing answers)."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path)
         response = connection.getresponse()
@@ -84,21 +84,21 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> int:
         connection.close()
 
 
-def wait_for_status(port: int, path: str, status: int, timeout: float = WAIT) -> None:
+def wait_for_status(port: int, path: str, status: int, timeout: float = WAIT, *, host: str = "127.0.0.1") -> None:
     last: list[Any] = [None]
 
     def answered() -> bool:
         try:
-            last[0] = http_get(port, path)
+            last[0] = http_get(port, path, host=host)
         except OSError as exc:
             last[0] = exc
             return False
         return last[0] == status
 
     try:
-        wait_for(answered, f"GET {path} to answer {status}", timeout)
+        wait_for(answered, f"GET {path} on {host} to answer {status}", timeout)
     except AssertionError:
-        raise AssertionError(f"GET {path} never answered {status}; last answer: {last[0]!r}") from None
+        raise AssertionError(f"GET {path} on {host} never answered {status}; last answer: {last[0]!r}") from None
 
 
 class App:
