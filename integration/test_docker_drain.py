@@ -13,7 +13,8 @@ import re
 import threading
 import time
 
-from integration.dockerkit import free_port, wait_http
+from integration.dockerkit import free_port, http_get, wait_http
+from tests.helpers.harness import wait_for
 
 
 def test_docker_stop_passes_on_once_the_traffic_has_stopped(run, example_image) -> None:
@@ -25,37 +26,61 @@ def test_docker_stop_passes_on_once_the_traffic_has_stopped(run, example_image) 
         environment={**settings, "PYINIT_READY_PORT": f"127.0.0.1:{ready}"},
     )
     wait_http(app, "/")
+    wait_http(ready, "/ready")
 
-    # The load balancer's traffic: a new connection every 50 ms, until half a second after T0.
+    def still_ready() -> bool:
+        try:
+            return http_get(ready, "/ready")[0] == 200
+        except (OSError, http.client.HTTPException):
+            return False
+
+    # The load balancer's traffic: a new connection every 50 ms, until half a second after /ready
+    # turned 503 (at T0, on pyinit's side, however long `docker stop` took to get the signal there).
     sent: list[float] = []
-    began = [0.0]
+    answered: list[float] = []
 
     def traffic() -> None:
-        while not began[0] or time.time() < began[0] + 0.5:
+        until = float("inf")
+        while time.time() < until:
             connection = http.client.HTTPConnection("127.0.0.1", app, timeout=10)
             sent.append(time.time())
             connection.request("GET", "/", headers={"Connection": "close"})
             connection.getresponse().read()
+            answered.append(time.time())
             connection.close()
+            if until == float("inf") and not still_ready():
+                until = time.time() + 0.5
             time.sleep(0.05)
 
     sender = threading.Thread(target=traffic, daemon=True)
     sender.start()
-    while len(sent) < 5:
-        time.sleep(0.05)
+    wait_for(lambda: len(answered) >= 5, "five answered requests")
     stopper = threading.Thread(target=box.stop, args=(int(settings["PYINIT_GRACE_PERIOD"]),), daemon=True)
-    began[0] = time.time()
     stopper.start()
     sender.join(20)
-    assert not sender.is_alive(), "the client's requests did not all get answers"
+    assert not sender.is_alive() and len(answered) == len(sent), "the client's requests did not all get answers"
     stopper.join(30)
     assert not stopper.is_alive(), "docker stop did not return"
 
     logs = box.logs()
     arrived = float(re.search(r"got SIGTERM at ([0-9.]+)", logs).group(1))
-    # never while requests still arrive, and well before the maximum
+    # never while requests still arrive (the container shares the host's clock)...
     assert arrived >= sent[-1] + quiet - 0.05, logs
-    assert arrived < began[0] + maximum - 0.5, logs
-    assert re.search(r"\+\d+\.\d{3}s last new connection on :\d+ \(from 127\.0\.0\.1; \d+ since T0\)", logs), logs
+
+    def offset_ms(pattern: str) -> int:
+        """A ``+S.mmms ...`` offset from T0 in pyinit's log, in whole milliseconds."""
+        found = re.search(r"\+(\d+\.\d{3})s " + pattern, logs)
+        assert found, f"no {pattern!r} in:\n{logs}"
+        return round(float(found.group(1)) * 1000)
+
+    # ...and, on pyinit's own clock, passed on a quiet window after the last request (each offset
+    # is rounded to the millisecond), and before the maximum: not because the maximum ran out
+    last = max(
+        offset_ms(rf"last new connection on :{app} \(from 127\.0\.0\.1; \d+ since T0\)"),
+        offset_ms("last data received"),
+    )
+    forwarded = offset_ms("forwarded SIGTERM")
+    assert forwarded - last >= round(quiet * 1000) - 1, logs
+    assert forwarded < round(maximum * 1000), logs
     assert "traffic had been quiet for" in logs, logs
     assert box.wait() == 0

@@ -14,12 +14,12 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import subprocess
 import threading
 import time
+from typing import Any
 
 import pytest
-from helpers.harness import PY, ROOT, SLACK, WAIT, Pyinit, Watched, descendants, events, helper, wait_for
+from helpers.harness import JSON, PY, PYINIT, SIGPRINT, SLACK, WAIT, Pyinit, helper, wait_for
 from helpers.shutdown_support import free_port
 
 WEB = [PY, helper("web_app.py")]
@@ -52,6 +52,7 @@ class Client:
         self.until = float("inf")
         self.sent = 0
         self.last_sent: float | None = None
+        self.last_answered: float | None = None  #: when the answer to the last request had been read
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -70,6 +71,7 @@ class Client:
                 self.last_sent = time.monotonic()
                 one.request("GET", "/", headers={} if self.keepalive else {"Connection": "close"})
                 one.getresponse().read()
+                self.last_answered = time.monotonic()
                 self.sent += 1
             except (OSError, http.client.HTTPException) as exc:
                 self.errors.append(repr(exc))
@@ -101,9 +103,12 @@ class Stage:
         self.running: list[Pyinit] = []
         self.clients: list[Client] = []
 
-    def __call__(self, args: list[str], app: list[str] = (), mode: str = "child") -> tuple[Pyinit, int]:
-        """Start ``pyinit ARGS -- web_app.py APP`` and wait until it serves; return it and the app's port."""
-        init = Pyinit([*args, "--", *WEB, *app], mode=mode)
+    def __call__(self, args: list[str], app: list[str] = (), mode: str = "child", **kw: Any) -> tuple[Pyinit, int]:
+        """Start ``pyinit ARGS -- web_app.py APP`` (``kw`` as for Pyinit) and wait until it serves.
+
+        Returns the pyinit and the app's port.
+        """
+        init = Pyinit([*args, "--", *WEB, *app], mode=mode, **kw)
         self.running.append(init)
         return init, int(init.expect("serving port=").split("=")[1])
 
@@ -174,19 +179,19 @@ def test_ipv4_clients_of_a_dual_stack_listener_are_watched(run):
 
 def test_short_connections_between_polls_are_each_seen(run):
     """50 connections of one request each, 20 ms apart: most open and close between two 100 ms polls."""
-    init, port = run(["--log-format", "json", "--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"])
+    init, port = run([*JSON, "--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"])
     init.kill(signal.SIGTERM)
-    init.expect('"traffic_watch"')
+    init.expect_event("traffic_watch")
     sender = run.client(port, keepalive=False, interval=0.02, count=50)
     last = sender.finish()
     assert got_term(init) >= last + QUIET - SLACK, init.err
     assert init.wait() == 0
-    seen = next(e for e in events(init.err) if e["event"] == "traffic_seen")
+    seen = init.event("traffic_seen")
     assert seen["connections"] == 50, seen
 
 
 def test_idle_keepalive_connections_do_not_hold_the_stop(run):
-    init, port = run(["--log-format", "json", "--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"])
+    init, port = run([*JSON, "--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", f"{MAXIMUM:g}"])
     idle = []
     for _ in range(3):  # one request each, then the connections stay open and idle
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
@@ -201,29 +206,42 @@ def test_idle_keepalive_connections_do_not_hold_the_stop(run):
     finally:
         for connection in idle:
             connection.close()
-    quiet = next(e for e in events(init.err) if e["event"] == "traffic_quiet")
+    quiet = init.event("traffic_quiet")
     assert quiet["open"] == 3, quiet
     assert quiet["busy"] == 0, quiet
 
 
-def test_pre_stop_hooks_still_finish_first(run, tmp_path):
+def test_pre_stop_hooks_still_finish_first(run, tmp_path, gate):
+    """No traffic at all: the drain finds the port quiet after its window (1 s: five 0.2 s --drain-min
+    gaps with no request in them), and the maximum (2 s) passes too; a pre-stop hook still holds the stop."""
+    maximum = 2.0
     done = tmp_path / "hook-done"
+    hook = gate("hook")
     init, _port = run(
         [
+            *JSON,
             "--drain-quiet",
             "0.2",
             "--drain-min",
             "0.2",
             "--pre-stop-delay",
-            f"{MAXIMUM:g}",
+            f"{maximum:g}",
             "--pre-stop",
-            f"sleep 2; echo done > {done}",
+            f"{hook.command}; echo done > {done}",
         ]
     )
     init.kill(signal.SIGTERM)
+    hook.reached()
+    init.expect_event("delay_over")  # quiet long since, and the maximum over: only the hook holds the stop now
+    assert "signal_forwarded" not in init.names, init.stderr  # the same pipe: it would have come first
+    hook.release()
     got_term(init)
-    assert done.exists(), init.err
+    assert done.exists(), init.stderr
     assert init.wait() == 0
+    names = init.names
+    assert names.index("delay_over") < names.index("pre_stop_done") < names.index("signal_forwarded"), names
+    quiet = init.event("traffic_quiet")  # the drain had found it quiet, before the maximum
+    assert quiet["window"] < maximum <= quiet["quiet_for"], quiet
 
 
 # -- what does not count ---------------------------------------------------------------------------
@@ -256,8 +274,7 @@ def test_the_readiness_port_never_counts(run):
     probe_port = free_port()
     init, port = run(
         [
-            "--log-format",
-            "json",
+            *JSON,
             "--ready-port",
             f"127.0.0.1:{probe_port}",
             "--drain-quiet",
@@ -275,96 +292,83 @@ def test_the_readiness_port_never_counts(run):
     assert got_term(init) < t0 + MAXIMUM - WELL_BEFORE, init.err
     prober.stop()
     assert init.wait() == 0
-    watched = next(e for e in events(init.err) if e["event"] == "traffic_watch")
+    watched = init.event("traffic_watch")
     assert watched["ports"] == [port], watched
 
 
 # -- when pyinit cannot see -------------------------------------------------------------------------
 
 
-def test_no_listener_means_the_full_delay_and_one_line_saying_why(mode, tmp_path):
+def test_no_listener_means_the_full_delay_and_one_line_saying_why(start):
     delay = 2.0
-    init = Pyinit(
-        [PY, helper("sigprint.py"), "--exit-on", "TERM:0"],
-        mode=mode,
+    init = start(
+        [*SIGPRINT, "--exit-on", "TERM:0"],
         env={"PYINIT_DRAIN_QUIET": "0.2", "PYINIT_DRAIN_MIN": "0.2", "PYINIT_PRE_STOP_DELAY": f"{delay:g}"},
     )
-    try:
-        init.expect("ready pid=")
-        t0 = time.monotonic()
-        init.kill(signal.SIGTERM)
-        init.expect("signal SIGTERM")
-        assert time.monotonic() >= t0 + delay - SLACK
-        assert init.wait() == 0
-    finally:
-        init.close()
+    init.expect("ready pid=")
+    t0 = time.monotonic()
+    init.kill(signal.SIGTERM)
+    init.expect("signal SIGTERM")
+    assert time.monotonic() >= t0 + delay - SLACK
+    assert init.wait() == 0
     unseen = [line for line in init.err if "no listening TCP port" in line]
     assert len(unseen) == 1, init.err
     assert f"waiting the full pre-stop delay ({delay:g}s)" in unseen[0]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping CAP_SYS_PTRACE from the bounding set needs root")
-def test_when_proc_hides_the_childs_descriptors_its_uids_listeners_are_watched():
+def test_when_proc_hides_the_childs_descriptors_its_uids_listeners_are_watched(run):
     """pyinit without CAP_SYS_PTRACE, and a non-dumpable app: /proc denies its fds, so discovery
     falls back to the listening sockets of the app's uid (and the socket table needs no capability)."""
-    no_ptrace = ["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace"]
-    args = ["--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", "3", "--", *WEB, "--undumpable"]
-    proc = subprocess.Popen(
-        [*no_ptrace, PY, "-m", "pyinit", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        cwd=str(ROOT),
+    no_ptrace = ["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace"]  # it execs pyinit
+    init, port = run(
+        ["--drain-quiet", f"{QUIET:g}", "--pre-stop-delay", "3"], ["--undumpable"], program=[*no_ptrace, *PYINIT]
     )
-    init = Watched(proc, [(proc.stdout, []), (proc.stderr, [])])
-    try:
-        port = int(init.expect("serving port=").split("=")[1])
-        proc.send_signal(signal.SIGTERM)
-        line = init.expect("watching traffic on")
-        assert f":{port}" in line, line
-        assert f"(listening as uid {os.getuid()}: /proc denied reading the child's descriptors)" in line, line
-        init.expect("got SIGTERM at")
-        assert proc.wait(WAIT) == 0
-    finally:
-        if proc.poll() is None:
-            for pid in [*reversed(descendants(proc.pid)), proc.pid]:
-                os.kill(pid, signal.SIGKILL)
-            proc.wait()
+    init.kill(signal.SIGTERM)
+    line = init.expect("watching traffic on")
+    assert f":{port}" in line, line
+    assert f"(listening as uid {os.getuid()}: /proc denied reading the child's descriptors)" in line, line
+    got_term(init)
+    assert init.wait() == 0
 
 
 # -- what the timeline says --------------------------------------------------------------------------
 
 
 def test_a_fixed_delay_that_was_too_short_is_called_out(run):
-    init, port = run(["--log-format", "json", "--pre-stop-delay", "1"])
+    init, port = run([*JSON, "--pre-stop-delay", "1"])
     sender = run.client(port)
     wait_for(lambda: sender.sent >= 3, "the client's first requests")
     init.kill(signal.SIGTERM)
     got_term(init)
     sender.stop()
     assert init.wait() == 0
-    log = {e["event"]: e for e in events(init.err)}
-    warning = log["traffic_not_quiet"]
+    warning = init.event("traffic_not_quiet")
     assert warning["level"] == "warning", warning
     assert "raise --pre-stop-delay above 1s" in warning["message"], warning
     assert warning["quiet_for"] < QUIET, warning
-    seen = log["traffic_seen"]
-    assert 0 <= seen["last_data_offset"] <= 1.0 + SLACK, seen
+    # the last data came during the delay: after T0, and no later than the delay's end on pyinit's clock
+    seen = init.event("traffic_seen")
+    assert 0 <= seen["last_data_offset"] <= init.offset("delay_over"), init.stderr
 
 
 def test_the_measured_propagation_is_in_the_timeline_with_a_fixed_delay(run):
-    init, port = run(["--log-format", "json", "--pre-stop-delay", "4"])
+    init, port = run([*JSON, "--pre-stop-delay", "4"])
     sender = run.client(port, keepalive=False)
     t0, last = stop_after_traffic(init, sender, 1.5)
-    got_term(init)
+    answered = sender.last_answered
+    assert answered is not None
+    stopped = got_term(init)
     assert init.wait() == 0
-    log = {e["event"]: e for e in events(init.err)}
-    seen, quiet = log["traffic_seen"], log["traffic_quiet"]
-    # the last request was sent last - t0 after T0; pyinit sees it no earlier (less the time its
-    # T0 trails ours, the signal's delivery), and within a poll or so
-    assert last - t0 - 0.25 <= seen["last_data_offset"] <= last - t0 + 0.5, seen
+    seen, quiet = init.event("traffic_seen"), init.event("traffic_quiet")
+    # pyinit's T0, on the one CLOCK_MONOTONIC: no earlier than our t0 (we sent the signal after it),
+    # and no later than the app's SIGTERM less the offset of traffic_quiet, logged before the kill
+    t0_at_latest = stopped - quiet["offset"]
+    # the last request was sent at `last` and answered by `answered`: pyinit dates its data no earlier
+    # than it was sent (less a kernel tick), and within a poll or so of its answer
+    assert last - t0_at_latest - SLACK <= seen["last_data_offset"] <= answered - t0 + 0.5, seen
     assert seen["last_connection_source"] == "127.0.0.1", seen
-    assert quiet["quiet_for"] >= 4 - (last - t0) - 0.5, quiet
+    assert quiet["quiet_for"] >= 4 - (answered - t0) - 0.5, quiet
 
 
 def test_a_stream_that_never_goes_quiet_gets_the_maximum_and_is_counted(run):
@@ -381,14 +385,14 @@ def test_a_stream_that_never_goes_quiet_gets_the_maximum_and_is_counted(run):
 
 def test_requests_after_the_stop_are_reported_as_late(run):
     """The app keeps serving 1.5 s after its SIGTERM, and the client does not stop: pyinit says so."""
-    init, port = run(["--log-format", "json", "--pre-stop-delay", "1"], ["--linger", "1.5"])
+    init, port = run([*JSON, "--pre-stop-delay", "1"], ["--linger", "1.5"])
     sender = run.client(port, interval=0.1)
     wait_for(lambda: sender.sent >= 3, "the client's first requests")
     init.kill(signal.SIGTERM)
     stopped = got_term(init)
     wait_for(lambda: sender.last_sent is not None and sender.last_sent > stopped + 0.5, "requests after the stop")
     assert init.wait() == 0
-    late = next(e for e in events(init.err) if e["event"] == "late_traffic")
+    late = init.event("late_traffic")
     assert late["level"] == "warning", late
     assert late["late"] >= 2, late
     assert "after the stop was passed on" in late["message"], late
